@@ -1,0 +1,140 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface ProcessingConfig {
+  /** How long a claimed inbox row stays ours before another worker may take it back. */
+  readonly leaseSeconds: number;
+  /** Attempts before an event is dead-lettered. */
+  readonly maxAttempts: number;
+  /** First retry delay; doubles each attempt (with jitter), capped at one hour. */
+  readonly retryBaseSeconds: number;
+  /** How often the sweep looks for work that no wake-up announced (other replicas, restarts). */
+  readonly sweepIntervalMs: number;
+}
+
+export interface Config {
+  /** Undefined means: start the embedded PostgreSQL under `embeddedPostgres.dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly embeddedPostgres: { readonly dataDir: string; readonly port: number };
+  readonly fub: {
+    readonly apiKey: string;
+    readonly system: string | undefined;
+    readonly systemKey: string | undefined;
+    readonly apiBaseUrl: string;
+  };
+  readonly port: number;
+  readonly logLevel: LogLevel;
+  /** True only when the operator explicitly accepted unsigned webhooks (no FUB_SYSTEM_KEY). */
+  readonly webhookAllowUnsigned: boolean;
+  readonly processing: ProcessingConfig;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The process environment over an optional `.env` file (real variables win, as operators expect). */
+export function readEnv(envFile = '.env', env: NodeJS.ProcessEnv = process.env): Env {
+  const fromFile = existsSync(envFile) ? parseEnv(readFileSync(envFile, 'utf8')) : {};
+  return { ...fromFile, ...env };
+}
+
+/** `database`: only what migrating needs (FUB credentials are not checked). */
+export type ConfigPurpose = 'service' | 'database';
+
+/** Builds the frozen config; throws ConfigError naming every missing or malformed variable. */
+export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config {
+  const problems: string[] = [];
+  const text = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+  const url = (name: string, protocols: string[]): string | undefined => {
+    const raw = text(name);
+    if (raw === undefined) return undefined;
+    try {
+      const parsed = new URL(raw);
+      if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
+      return raw;
+    } catch {
+      problems.push(`${name} must be a ${protocols.map((p) => p.replace(':', '://')).join(' or ')} URL (got "${redact(raw)}")`);
+      return undefined;
+    }
+  };
+  const boolean = (name: string): boolean => {
+    const raw = text(name);
+    if (raw === undefined) return false;
+    if (raw === 'true') return true;
+    if (raw === 'false') return false;
+    problems.push(`${name} must be "true" or "false" (got "${raw}")`);
+    return false;
+  };
+
+  const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:']);
+  const apiKey = text('FUB_API_KEY');
+  const checkFub = purpose === 'service';
+  if (checkFub && apiKey === undefined) problems.push('FUB_API_KEY is required: your Follow Up Boss API key (Admin > API)');
+  const system = text('FUB_SYSTEM');
+  const systemKey = text('FUB_SYSTEM_KEY');
+  const webhookAllowUnsigned = boolean('WEBHOOK_ALLOW_UNSIGNED');
+  if (checkFub && systemKey === undefined && !webhookAllowUnsigned) {
+    problems.push(
+      'FUB_SYSTEM_KEY is required to verify webhook signatures (set WEBHOOK_ALLOW_UNSIGNED=true to accept unsigned webhooks, which lets anyone write into your data)',
+    );
+  }
+  if (checkFub && systemKey !== undefined && system === undefined) {
+    problems.push('FUB_SYSTEM is required when FUB_SYSTEM_KEY is set: the name of your registered FUB system');
+  }
+  const apiBaseUrl = url('FUB_API_BASE_URL', ['https:', 'http:']) ?? 'https://api.followupboss.com/v1';
+  const logLevel = (text('LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
+
+  const config: Config = {
+    databaseUrl,
+    embeddedPostgres: {
+      dataDir: text('EMBEDDED_PG_DIR') ?? '.data/postgres',
+      port: integer('EMBEDDED_PG_PORT', 5499, 1, 65535),
+    },
+    fub: { apiKey: apiKey ?? '', system, systemKey, apiBaseUrl: apiBaseUrl.replace(/\/+$/, '') },
+    port: integer('PORT', 3000, 0, 65535),
+    logLevel,
+    webhookAllowUnsigned,
+    processing: {
+      leaseSeconds: integer('PROCESSING_LEASE_SECONDS', 120, 1, 86_400),
+      maxAttempts: integer('PROCESSING_MAX_ATTEMPTS', 10, 1, 1000),
+      retryBaseSeconds: integer('PROCESSING_RETRY_BASE_SECONDS', 10, 0, 86_400),
+      sweepIntervalMs: integer('PROCESSING_SWEEP_MS', 5000, 50, 3_600_000),
+    },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+function redact(raw: string): string {
+  return raw.replace(/\/\/([^@/]*)@/, '//***@');
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child !== null && typeof child === 'object') deepFreeze(child as object);
+  }
+  return Object.freeze(value);
+}

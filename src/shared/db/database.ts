@@ -1,0 +1,42 @@
+import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+export type Trx = Transaction<Database>;
+
+const INT8_OID = 20;
+const INT8_ARRAY_OID = 1016;
+const parseTextArray = (pg.types.getTypeParser as (oid: number) => unknown)(1009) as (value: string) => (string | null)[];
+
+// int8 (bigserial ids, FUB ids, count(*)) as numbers: every value we store is far below 2^53.
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === INT8_OID) return (value: string) => Number(value);
+    if (oid === INT8_ARRAY_OID) return (value: string) => parseTextArray(value).map((v) => (v === null ? null : Number(v)));
+    return pg.types.getTypeParser(oid, format as 'text');
+  }) as typeof pg.types.getTypeParser,
+};
+
+export interface DbOptions {
+  /** Pool size; keep it small, FUB traffic is modest. */
+  max?: number;
+  /** Fail a checkout fast so a webhook gets a 503 well inside FUB's 10-second budget. */
+  connectionTimeoutMillis?: number;
+  applicationName?: string;
+}
+
+/** One pg pool wrapped in Kysely; `db.destroy()` closes the pool. */
+export function createDb(connectionString: string, options: DbOptions = {}): Db {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
+    idleTimeoutMillis: 30_000,
+    application_name: options.applicationName ?? 'fub-collector',
+    types,
+  });
+  // An idle client losing its server (restart, failover) must not crash the process.
+  pool.on('error', () => undefined);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

@@ -1,0 +1,184 @@
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { Logger } from '../logger.js';
+import { FubRateLimiter, sleep } from './rate-limiter.js';
+
+/** The fields of a FUB person this service uses. */
+export interface FubPerson {
+  id: number;
+  firstName: string | null;
+  lastName: string | null;
+  stage: string | null;
+  /** FUB's last-modified time of the person: the best date for a stage learned by fetching. */
+  updated: Date | null;
+  assignedUserId: number | null;
+  assignedTo: string | null;
+}
+
+export class FubApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+  ) {
+    super(message);
+    this.name = 'FubApiError';
+  }
+}
+
+export interface FubClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  system?: string | undefined;
+  systemKey?: string | undefined;
+  /** Share one limiter between every client in a process. */
+  limiter: FubRateLimiter;
+  log: Logger;
+  timeoutMs?: number;
+  /** Retries of 5xx and network errors (429s are waited out separately). */
+  maxRetries?: number;
+  max429Retries?: number;
+  retryBaseDelayMs?: number;
+  retryMaxDelayMs?: number;
+}
+
+export interface FubClient {
+  /** People by id, up to 100 per call (several calls for more); ids FUB does not return are absent. */
+  getPeopleByIds(ids: readonly number[]): Promise<Map<number, FubPerson>>;
+  /** One person, or null when FUB answers 404 (e.g. created seconds ago, not yet visible). */
+  getPerson(id: number): Promise<FubPerson | null>;
+  /** Raw GET for callers with their own shapes (the poller's paging). */
+  get<T>(path: string, params?: Record<string, string | number | boolean>): Promise<T>;
+  readonly stats: { calls: number; byStatus: Record<string, number> };
+}
+
+export const PEOPLE_PER_REQUEST = 100;
+
+export function createFubClient(options: FubClientOptions): FubClient {
+  const http: AxiosInstance = axios.create({
+    baseURL: options.baseUrl.replace(/\/+$/, '') + '/',
+    timeout: options.timeoutMs ?? 10_000,
+    auth: { username: options.apiKey, password: '' },
+    headers: {
+      Accept: 'application/json',
+      ...(options.system ? { 'X-System': options.system } : {}),
+      ...(options.system && options.systemKey ? { 'X-System-Key': options.systemKey } : {}),
+    },
+    // Every status is handled below; axios should not throw on any of them.
+    validateStatus: () => true,
+  });
+  const maxRetries = options.maxRetries ?? 5;
+  const max429Retries = options.max429Retries ?? 30;
+  const baseDelay = options.retryBaseDelayMs ?? 500;
+  const maxDelay = options.retryMaxDelayMs ?? 30_000;
+  const log = options.log.child({ component: 'fub-client' });
+  const stats = { calls: 0, byStatus: {} as Record<string, number> };
+
+  async function send(path: string, params: Record<string, string | number | boolean>): Promise<AxiosResponse> {
+    let failures = 0;
+    let rateLimited = 0;
+    for (;;) {
+      await options.limiter.acquire();
+      stats.calls += 1;
+      let response: AxiosResponse;
+      try {
+        response = await http.get(path.replace(/^\//, ''), { params });
+      } catch (error) {
+        stats.byStatus.network = (stats.byStatus.network ?? 0) + 1;
+        const reason = (error as { code?: string; message?: string }).code ?? (error as Error).message;
+        if (++failures > maxRetries) throw new FubApiError(`FUB ${path} unreachable after ${failures} tries: ${reason}`, undefined);
+        const delay = backoff(failures, baseDelay, maxDelay);
+        log.warn({ path, reason, attempt: failures, retryInMs: delay }, 'FUB request failed; retrying');
+        await sleep(delay);
+        continue;
+      }
+      stats.byStatus[response.status] = (stats.byStatus[response.status] ?? 0) + 1;
+      options.limiter.observe(response.headers as Record<string, unknown>);
+      if (response.status >= 200 && response.status < 300) return response;
+      if (response.status === 429) {
+        const waitMs = retryAfterMs(response.headers['retry-after']) ?? 10_000;
+        options.limiter.blockFor(waitMs);
+        if (++rateLimited > max429Retries) throw new FubApiError(`FUB ${path} still rate limited after ${rateLimited} waits`, 429);
+        log.warn({ path, waitMs }, 'FUB rate limit reached (429); waiting Retry-After');
+        continue;
+      }
+      if (response.status >= 500) {
+        if (++failures > maxRetries) throw new FubApiError(`FUB ${path} answered ${response.status} ${failures} times`, response.status);
+        const delay = backoff(failures, baseDelay, maxDelay);
+        log.warn({ path, status: response.status, attempt: failures, retryInMs: delay }, 'FUB server error; retrying');
+        await sleep(delay);
+        continue;
+      }
+      throw new FubApiError(describeClientError(path, response.status), response.status);
+    }
+  }
+
+  return {
+    stats,
+    async get<T>(path: string, params: Record<string, string | number | boolean> = {}): Promise<T> {
+      return (await send(path, params)).data as T;
+    },
+    async getPeopleByIds(ids) {
+      const found = new Map<number, FubPerson>();
+      const unique = [...new Set(ids)];
+      for (let i = 0; i < unique.length; i += PEOPLE_PER_REQUEST) {
+        const chunk = unique.slice(i, i + PEOPLE_PER_REQUEST);
+        const body = (await send('/people', { id: chunk.join(','), limit: chunk.length, includeTrash: true })).data as {
+          people?: unknown[];
+        };
+        for (const raw of body.people ?? []) {
+          const person = toFubPerson(raw);
+          if (person && chunk.includes(person.id)) found.set(person.id, person);
+        }
+      }
+      return found;
+    },
+    async getPerson(id) {
+      try {
+        const body = (await send(`/people/${id}`, {})).data as Record<string, unknown>;
+        return toFubPerson(body.person ?? body);
+      } catch (error) {
+        if (error instanceof FubApiError && error.status === 404) return null;
+        throw error;
+      }
+    },
+  };
+}
+
+/** Exponential backoff, truncated at `max`, with the upper half jittered so retries spread out. */
+export function backoff(attempt: number, base: number, max: number): number {
+  const ceiling = Math.min(max, base * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+function retryAfterMs(value: unknown): number | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(String(value));
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function describeClientError(path: string, status: number): string {
+  if (status === 401) return `FUB rejected the API key (401) on ${path}: check FUB_API_KEY`;
+  if (status === 403) return `FUB refused ${path} (403): this API key lacks the permission`;
+  return `FUB answered ${status} on ${path}`;
+}
+
+/** Accepts FUB's person shape (ids as numbers or strings); null when there is no usable id. */
+export function toFubPerson(raw: unknown): FubPerson | null {
+  if (raw === null || typeof raw !== 'object') return null;
+  const p = raw as Record<string, unknown>;
+  const id = Number(p.id);
+  if (!Number.isSafeInteger(id) || id <= 0) return null;
+  const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+  const updated = typeof p.updated === 'string' ? new Date(p.updated) : null;
+  const assigned = Number(p.assignedUserId);
+  return {
+    id,
+    firstName: str(p.firstName),
+    lastName: str(p.lastName),
+    stage: str(p.stage),
+    updated: updated && !Number.isNaN(updated.getTime()) ? updated : null,
+    assignedUserId: Number.isSafeInteger(assigned) && assigned > 0 ? assigned : null,
+    assignedTo: str(p.assignedTo),
+  };
+}

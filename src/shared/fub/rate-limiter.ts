@@ -1,0 +1,65 @@
+/**
+ * One per process, shared by every FUB caller (webhook processing and the poller), so together
+ * they stay inside FUB's sliding-window budget. Learns the budget from X-RateLimit-* headers and
+ * stops everyone while a 429's Retry-After runs.
+ */
+export class FubRateLimiter {
+  private blockedUntil = 0;
+  private limit: number | undefined;
+  private windowMs = 10_000;
+  private readonly sentAt: number[] = [];
+  /** Total milliseconds callers spent waiting; exposed for logs and metrics. */
+  waitedMs = 0;
+  waits = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Resolves when one more request may be sent, and counts it as sent. */
+  async acquire(): Promise<void> {
+    for (;;) {
+      const delay = this.delayBeforeNext();
+      if (delay <= 0) break;
+      this.waits += 1;
+      this.waitedMs += delay;
+      await sleep(delay);
+    }
+    this.sentAt.push(this.now());
+  }
+
+  /** Feeds the headers of any FUB response back in. */
+  observe(headers: Record<string, unknown>): void {
+    const limit = numberHeader(headers['x-ratelimit-limit']);
+    const remaining = numberHeader(headers['x-ratelimit-remaining']);
+    const windowSeconds = numberHeader(headers['x-ratelimit-window']);
+    if (windowSeconds !== undefined && windowSeconds > 0) this.windowMs = windowSeconds * 1000;
+    if (limit !== undefined && limit > 0) this.limit = limit;
+    // FUB counts requests we cannot see (other systems on the key): trust its remaining count.
+    if (remaining !== undefined && remaining <= 0) this.blockFor(this.windowMs);
+  }
+
+  /** After a 429: nobody sends until `ms` has passed. */
+  blockFor(ms: number): void {
+    this.blockedUntil = Math.max(this.blockedUntil, this.now() + ms);
+  }
+
+  private delayBeforeNext(): number {
+    const now = this.now();
+    while (this.sentAt.length > 0 && this.sentAt[0]! <= now - this.windowMs) this.sentAt.shift();
+    let delay = this.blockedUntil - now;
+    // Keep one request of head-room below the advertised limit for clock skew between us and FUB.
+    if (this.limit !== undefined && this.sentAt.length >= Math.max(1, this.limit - 1)) {
+      delay = Math.max(delay, this.sentAt[0]! + this.windowMs - now);
+    }
+    return delay;
+  }
+}
+
+function numberHeader(value: unknown): number | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

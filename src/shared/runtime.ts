@@ -1,0 +1,73 @@
+import { loadConfig, readEnv, ConfigError, type Config, type ConfigPurpose } from './config.js';
+import { createDb, type Db } from './db/database.js';
+import { migrate } from './db/migrate.js';
+import { openDatabase } from './db/open-database.js';
+import { createFubClient, type FubClient } from './fub/fub-client.js';
+import { FubRateLimiter } from './fub/rate-limiter.js';
+import { createLogger, type Logger } from './logger.js';
+
+/** The parts every entrypoint shares: one database pool and one FUB client (one rate budget). */
+export interface Runtime {
+  config: Config;
+  log: Logger;
+  db: Db;
+  fub: FubClient;
+  close(): Promise<void>;
+}
+
+/** Reads config or exits 1 with every problem named (before any logger exists to say it). */
+export function loadConfigOrExit(purpose: ConfigPurpose = 'service'): Config {
+  try {
+    return loadConfig(readEnv(), purpose);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\nSee .env.example and the README's configuration table.\n`);
+    process.exit(1);
+  }
+}
+
+export async function openRuntime(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Runtime> {
+  const location = await openDatabase(config, log);
+  await migrate(location.url, log);
+  const db = createDb(location.url);
+  const fub = createFubClient({
+    baseUrl: config.fub.apiBaseUrl,
+    apiKey: config.fub.apiKey,
+    system: config.fub.system,
+    systemKey: config.fub.systemKey,
+    limiter: new FubRateLimiter(),
+    log,
+  });
+  return {
+    config,
+    log,
+    db,
+    fub,
+    async close() {
+      await db.destroy();
+      await location.close();
+    },
+  };
+}
+
+/** Runs `stop` once on SIGTERM/SIGINT; a second signal exits at once. */
+export function onShutdown(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handle = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handle);
+  process.on('SIGINT', handle);
+}

@@ -1,0 +1,88 @@
+import type { Trx } from '../db/database.js';
+import type { StageChangeRow } from '../db/schema.js';
+import { lockPerson, updatePersonState, type PersonDetails } from './people.repository.js';
+import {
+  fillMissingNames,
+  findChangeAfter,
+  findChangeAtOrBefore,
+  findLatestChange,
+  insertStageChange,
+  updateStageChange,
+} from './stage-changes.repository.js';
+
+/** "FUB says person P was in stage S at time T": what every source reports to the core. */
+export interface StageObservation {
+  personId: number;
+  stage: string;
+  /** When FUB had the person in this stage: the event's `eventCreated`, or the person's `updated`. */
+  observedAt: Date;
+  /** When we received the report. */
+  receivedAt: Date;
+  /** `webhook_<event>` or `polling`. */
+  source: string;
+  eventId: string | null;
+  details?: PersonDetails;
+}
+
+export type RecordOutcome =
+  /** A new row: the person entered `stage` at `observedAt`. */
+  | { kind: 'inserted'; change: StageChangeRow }
+  /** A later row already had this move; it happened earlier than we thought, so it was re-dated. */
+  | { kind: 'redated'; change: StageChangeRow }
+  /** The person was already in this stage at that moment (duplicate report, or the other event type). */
+  | { kind: 'unchanged' };
+
+/**
+ * Fits one observation into the person's history, ordered by `changed_at`, so that late and
+ * out-of-order reports still give the right sequence and `stage_from` values. Must run in a
+ * transaction; it takes the person's row lock first, which serializes all writers for that person.
+ */
+export async function recordStageObservation(trx: Trx, obs: StageObservation): Promise<RecordOutcome> {
+  const person = await lockPerson(trx, obs.personId);
+  const details = obs.details ?? {};
+  const firstName = details.firstName !== undefined ? details.firstName : person.first_name;
+  const lastName = details.lastName !== undefined ? details.lastName : person.last_name;
+  const assignedUserId = details.assignedUserId !== undefined ? details.assignedUserId : person.assigned_user_id;
+  const assignedUserName = details.assignedUserName !== undefined ? details.assignedUserName : person.assigned_user_name;
+
+  const before = await findChangeAtOrBefore(trx, obs.personId, obs.observedAt);
+  let outcome: RecordOutcome;
+  if (before?.stage_to === obs.stage) {
+    outcome = { kind: 'unchanged' };
+  } else {
+    const stageFrom = before?.stage_to ?? null;
+    const after = await findChangeAfter(trx, obs.personId, obs.observedAt);
+    const fields = {
+      first_name: firstName,
+      last_name: lastName,
+      stage_from: stageFrom,
+      changed_at: obs.observedAt,
+      received_at: obs.receivedAt,
+      source: obs.source,
+      event_id: obs.eventId,
+      assigned_user_id: assignedUserId,
+      assigned_user_name: assignedUserName,
+    };
+    if (after?.stage_to === obs.stage) {
+      // We had this move at a later time; this report proves it happened by `observedAt`.
+      outcome = { kind: 'redated', change: await updateStageChange(trx, after.id, fields) };
+    } else {
+      const change = await insertStageChange(trx, { ...fields, person_id: obs.personId, stage_to: obs.stage });
+      // The next known move now starts from this stage.
+      if (after) await updateStageChange(trx, after.id, { stage_from: obs.stage });
+      outcome = { kind: 'inserted', change };
+    }
+  }
+
+  const latest = await findLatestChange(trx, obs.personId);
+  await updatePersonState(
+    trx,
+    obs.personId,
+    { stage: latest?.stage_to ?? null, stageChangedAt: latest?.changed_at ?? null },
+    details,
+  );
+  if (details.firstName !== undefined || details.lastName !== undefined) {
+    await fillMissingNames(trx, obs.personId, { firstName, lastName });
+  }
+  return outcome;
+}

@@ -1,0 +1,119 @@
+import Router, { type RouterMiddleware } from '@koa/router';
+import Koa from 'koa';
+import getRawBody from 'raw-body';
+import type { Db } from '../shared/db/database.js';
+import type { Logger } from '../shared/logger.js';
+import { checkHealth } from './health.js';
+import { toInboxEvents } from './parse-webhook.js';
+import { isValidSignature } from './verify-signature.js';
+import { storeDelivery } from './webhook-events.repository.js';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** Where FUB should point; the second is the path registrations of the old system use. */
+export const WEBHOOK_PATHS = ['/webhooks/fub', '/webhook/fub/stage-change'] as const;
+
+export interface WebhookAppDeps {
+  db: Db;
+  log: Logger;
+  /** The FUB system key that signs webhooks; undefined only when unsigned webhooks were allowed. */
+  systemKey: string | undefined;
+  /** Called after a delivery with new events is stored, to start processing at once. */
+  onStored?: () => void;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The webhook server as a Koa app; tests drive `app.callback()` without opening a port. */
+export function createWebhookApp(deps: WebhookAppDeps): Koa {
+  const { db, systemKey } = deps;
+  const log = deps.log.child({ component: 'webhook' });
+  const app = new Koa();
+  app.proxy = true;
+  const router = new Router();
+
+  // One place turns errors into answers: known ones keep their status, the rest are logged as 500.
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      const status = error instanceof HttpError ? error.status : 500;
+      ctx.status = status;
+      ctx.body = { ok: false, error: status === 500 ? 'internal error' : (error as Error).message };
+      if (status === 503) ctx.set('Retry-After', '5');
+      if (status === 500) log.error({ err: error, path: ctx.path }, 'unexpected error');
+    }
+  });
+
+  const receive: RouterMiddleware = async (ctx) => {
+    const started = process.hrtime.bigint();
+    const rawBody = await readBody(ctx);
+    const signature = ctx.get('FUB-Signature') || undefined;
+    if (systemKey !== undefined && !isValidSignature(rawBody, signature, systemKey)) {
+      log.warn({ outcome: 'unauthorized', path: ctx.path, ip: ctx.ip, signed: signature !== undefined }, 'webhook rejected: bad signature');
+      throw new HttpError(401, signature === undefined ? 'missing FUB-Signature' : 'invalid FUB-Signature');
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(rawBody.toString('utf8'));
+    } catch {
+      log.warn({ outcome: 'invalid', path: ctx.path, bytes: rawBody.length }, 'webhook rejected: body is not JSON');
+      throw new HttpError(400, 'body is not valid JSON');
+    }
+    const events = toInboxEvents(body);
+    let stored;
+    try {
+      stored = await storeDelivery(db, { path: ctx.path, rawBody: rawBody.toString('utf8'), events });
+    } catch (error) {
+      // Never 2xx for something not stored: FUB retries a 503.
+      log.error({ outcome: 'unavailable', err: error, eventIds: events.map((e) => e.eventId) }, 'webhook not stored: database unavailable');
+      throw new HttpError(503, 'storage unavailable, retry later');
+    }
+    if (stored.inserted.size > 0) deps.onStored?.();
+    const ackMs = Number(process.hrtime.bigint() - started) / 1e6;
+    for (const event of events) {
+      log.info(
+        {
+          eventId: event.eventId,
+          event: event.event,
+          personIds: event.resourceIds,
+          outcome: stored.inserted.has(event.eventId) ? 'stored' : 'duplicate',
+          deliveryId: stored.deliveryId,
+          ackMs,
+        },
+        'webhook received',
+      );
+    }
+    ctx.status = 200;
+    ctx.body = { ok: true, stored: stored.inserted.size, duplicates: events.length - stored.inserted.size };
+  };
+  for (const path of WEBHOOK_PATHS) router.post(path, receive);
+
+  router.get('/health', async (ctx) => {
+    const report = await checkHealth(db, { signatureVerification: systemKey !== undefined });
+    ctx.status = report.database === 'ok' ? 200 : 503;
+    ctx.body = report;
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
+
+async function readBody(ctx: Koa.Context): Promise<Buffer> {
+  const declared = ctx.request.length;
+  if (declared !== undefined && declared > MAX_BODY_BYTES) throw new HttpError(413, `body over ${MAX_BODY_BYTES} bytes`);
+  try {
+    return await getRawBody(ctx.req, { limit: MAX_BODY_BYTES, length: declared });
+  } catch (error) {
+    const status = (error as { status?: number }).status;
+    if (status === 413) throw new HttpError(413, `body over ${MAX_BODY_BYTES} bytes`);
+    throw new HttpError(400, `could not read body: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,235 @@
+import { randomUUID } from 'node:crypto';
+import type { ProcessingConfig } from '../shared/config.js';
+import type { Db } from '../shared/db/database.js';
+import type { WebhookEventRow } from '../shared/db/schema.js';
+import { backoff, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
+import type { Logger } from '../shared/logger.js';
+import { recordStageObservation, type StageObservation } from '../shared/stages/record-stage.js';
+import { planEvent, type EventPlan } from './plan-event.js';
+import { claimDueEvents, expireLeases, finishEvent, releaseEvents } from './webhook-events.repository.js';
+
+export interface EventProcessorOptions extends ProcessingConfig {
+  /** Events claimed per round; their people are fetched together (100 per FUB call). */
+  batchSize?: number;
+  /** Claim loops running side by side in this process. */
+  concurrency?: number;
+  workerId?: string;
+}
+
+export interface EventProcessor {
+  start(): void;
+  /** Something was stored: look now instead of at the next sweep. */
+  wake(): void;
+  /** Processes due events until none are left (tests, CLI). Returns how many were handled. */
+  drain(): Promise<number>;
+  /** Stops claiming, finishes the event in hand, hands the rest back. */
+  stop(): Promise<void>;
+}
+
+type FetchResult = { people: Map<number, FubPerson>; fetchedAt: Date } | { error: Error };
+
+class PersonNotFoundError extends Error {}
+
+export function createEventProcessor(deps: {
+  db: Db;
+  log: Logger;
+  fub: FubClient;
+  options: EventProcessorOptions;
+}): EventProcessor {
+  const { db, fub, options } = deps;
+  const workerId = options.workerId ?? `worker-${randomUUID()}`;
+  const log = deps.log.child({ component: 'event-processor', workerId });
+  const batchSize = options.batchSize ?? 200;
+  const concurrency = options.concurrency ?? 2;
+  let stopping = false;
+  let loops: Promise<void>[] = [];
+  let wakeRequested = false;
+  let wakeSleepers: (() => void)[] = [];
+  let lastLeaseSweep = 0;
+
+  async function processBatch(): Promise<number> {
+    if (Date.now() - lastLeaseSweep >= options.sweepIntervalMs) {
+      lastLeaseSweep = Date.now();
+      const expired = await expireLeases(db, options.maxAttempts);
+      if (expired > 0) log.warn({ expired }, 'took back events whose worker stopped mid-way');
+    }
+    const rows = await claimDueEvents(db, { workerId, limit: batchSize, leaseSeconds: options.leaseSeconds });
+    if (rows.length === 0) return 0;
+    const plans = rows.map((row) => ({ row, plan: planEvent(row) }));
+    const fetched = await fetchPeople(plans);
+    for (let i = 0; i < plans.length; i++) {
+      if (stopping) {
+        await releaseEvents(db, plans.slice(i).map((p) => p.row.id), workerId);
+        log.info({ released: plans.length - i }, 'released unstarted events for shutdown');
+        break;
+      }
+      const { row, plan } = plans[i]!;
+      await processEvent(row, plan, fetched.get(row.id));
+    }
+    return rows.length;
+  }
+
+  /**
+   * First attempts share FUB calls (100 people each); a retried event is fetched alone, so one
+   * person FUB keeps failing on cannot hold other events back.
+   */
+  async function fetchPeople(plans: { row: WebhookEventRow; plan: EventPlan }[]): Promise<Map<number, FetchResult>> {
+    const results = new Map<number, FetchResult>();
+    const needing = plans.filter((p) => p.plan.kind === 'fetch');
+    const shared = needing.filter((p) => p.row.attempts <= 1);
+    const groups = [shared, ...needing.filter((p) => p.row.attempts > 1).map((p) => [p])].filter((g) => g.length > 0);
+    await Promise.all(
+      groups.map(async (group) => {
+        const ids = group.flatMap((p) => (p.plan.kind === 'fetch' ? p.plan.personIds : []));
+        let result: FetchResult;
+        try {
+          const people = await fub.getPeopleByIds(ids);
+          result = { people, fetchedAt: new Date() };
+        } catch (error) {
+          result = { error: error as Error };
+        }
+        for (const p of group) results.set(p.row.id, result);
+      }),
+    );
+    return results;
+  }
+
+  async function processEvent(row: WebhookEventRow, plan: EventPlan, fetched: FetchResult | undefined): Promise<void> {
+    const eventLog = log.child({ eventId: row.event_id, event: row.event, personIds: row.resource_ids, attempt: row.attempts });
+    try {
+      if (plan.kind === 'ignore') {
+        await finishEvent(db, row.id, workerId, { status: 'ignored', reason: plan.reason });
+        eventLog.info({ outcome: 'ignored', reason: plan.reason }, 'webhook event ignored');
+        return;
+      }
+      const source = `webhook_${row.event}`;
+      const observations: StageObservation[] = [];
+      let missing: number[] = [];
+      if (plan.kind === 'stage-given') {
+        for (const personId of plan.personIds) {
+          observations.push({ personId, stage: plan.stage, observedAt: plan.at, receivedAt: row.received_at, source, eventId: row.event_id });
+        }
+      } else {
+        if (fetched === undefined) throw new Error('people were not fetched');
+        if ('error' in fetched) throw fetched.error;
+        missing = plan.personIds.filter((id) => !fetched.people.has(id));
+        for (const person of plan.personIds.map((id) => fetched.people.get(id))) {
+          if (!person || person.stage === null) continue;
+          observations.push({
+            personId: person.id,
+            stage: person.stage,
+            // The fetched stage is as of the person's last update, never later than the fetch.
+            observedAt: person.updated && person.updated < fetched.fetchedAt ? person.updated : fetched.fetchedAt,
+            receivedAt: row.received_at,
+            source,
+            eventId: row.event_id,
+            details: {
+              firstName: person.firstName,
+              lastName: person.lastName,
+              assignedUserId: person.assignedUserId,
+              assignedUserName: person.assignedTo,
+            },
+          });
+        }
+      }
+      for (const obs of observations) {
+        const outcome = await db.transaction().execute((trx) => recordStageObservation(trx, obs));
+        if (outcome.kind !== 'unchanged') {
+          eventLog.info(
+            {
+              personId: obs.personId,
+              from: outcome.change.stage_from,
+              to: outcome.change.stage_to,
+              changedAt: outcome.change.changed_at,
+              source,
+              recorded: outcome.kind,
+            },
+            'STAGE CHANGE DETECTED',
+          );
+        }
+      }
+      if (missing.length > 0) throw new PersonNotFoundError(`person ${missing.join(', ')} not found in FUB yet`);
+      await finishEvent(db, row.id, workerId, { status: 'completed' });
+      eventLog.info({ outcome: 'completed', observations: observations.length }, 'webhook event processed');
+    } catch (error) {
+      await failEvent(row, error as Error, eventLog);
+    }
+  }
+
+  async function failEvent(row: WebhookEventRow, error: Error, eventLog: Logger): Promise<void> {
+    const message = error.message || String(error);
+    if (row.attempts >= options.maxAttempts) {
+      // A person FUB never shows (deleted) is not an error to replay: keep it visible as ignored.
+      const result =
+        error instanceof PersonNotFoundError
+          ? ({ status: 'ignored', reason: `${message} after ${row.attempts} attempts` } as const)
+          : ({ status: 'dead', error: message } as const);
+      await finishEvent(db, row.id, workerId, result).catch((e: unknown) => eventLog.error({ err: e }, 'could not record failure'));
+      eventLog.error({ outcome: result.status, error: message }, 'webhook event gave up');
+      return;
+    }
+    const retryAt = new Date(Date.now() + backoff(row.attempts, options.retryBaseSeconds * 1000, 3_600_000));
+    await finishEvent(db, row.id, workerId, { status: 'failed', error: message, retryAt }).catch((e: unknown) =>
+      eventLog.error({ err: e }, 'could not record failure'),
+    );
+    eventLog.warn({ outcome: 'failed', error: message, retryAt }, 'webhook event failed; will retry');
+  }
+
+  function waitForWork(ms: number): Promise<void> {
+    if (wakeRequested || stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        wakeSleepers = wakeSleepers.filter((s) => s !== done);
+        resolve();
+      }
+      wakeSleepers.push(done);
+    });
+  }
+
+  async function loop(): Promise<void> {
+    while (!stopping) {
+      wakeRequested = false;
+      let handled: number;
+      try {
+        handled = await processBatch();
+      } catch (error) {
+        log.error({ err: error }, 'processing round failed (database unavailable?); retrying');
+        await waitForWork(1000);
+        continue;
+      }
+      if (handled < batchSize) await waitForWork(options.sweepIntervalMs);
+    }
+  }
+
+  return {
+    start() {
+      if (loops.length > 0) return;
+      stopping = false;
+      loops = Array.from({ length: concurrency }, () => loop());
+      log.info({ concurrency, batchSize }, 'event processor started');
+    },
+    wake() {
+      wakeRequested = true;
+      for (const sleeper of wakeSleepers) sleeper();
+    },
+    async drain() {
+      let total = 0;
+      for (;;) {
+        lastLeaseSweep = 0;
+        const handled = await processBatch();
+        total += handled;
+        if (handled === 0) return total;
+      }
+    },
+    async stop() {
+      stopping = true;
+      for (const sleeper of wakeSleepers) sleeper();
+      await Promise.all(loops);
+      loops = [];
+      stopping = false;
+      log.info('event processor stopped');
+    },
+  };
+}

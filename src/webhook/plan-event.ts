@@ -1,0 +1,31 @@
+import type { WebhookEventRow } from '../shared/db/schema.js';
+
+/** What processing one inbox event takes, decided from the stored event alone (no I/O). */
+export type EventPlan =
+  | { kind: 'ignore'; reason: string }
+  /** The webhook names the stage (`data.stage`): it is the stage at `eventCreated`, no fetch needed. */
+  | { kind: 'stage-given'; stage: string; at: Date; personIds: number[] }
+  /** The stage must be read from FUB now: fetch these people. */
+  | { kind: 'fetch'; personIds: number[] };
+
+// Events after which a person's stage may differ. peopleUpdated also fires on a stage move.
+const PERSON_EVENTS = new Set(['peopleStageUpdated', 'peopleUpdated', 'peopleCreated']);
+
+export function planEvent(row: Pick<WebhookEventRow, 'event' | 'resource_ids' | 'event_created' | 'payload'>): EventPlan {
+  if (row.event === '') return { kind: 'ignore', reason: 'no event name in payload' };
+  if (!PERSON_EVENTS.has(row.event)) return { kind: 'ignore', reason: `event "${row.event}" cannot change a stage` };
+  if (row.resource_ids.length === 0) return { kind: 'ignore', reason: 'no usable resourceIds in payload' };
+  const given = row.event === 'peopleStageUpdated' ? givenStage(row.payload) : null;
+  if (given !== null && row.event_created !== null) {
+    return { kind: 'stage-given', stage: given, at: row.event_created, personIds: row.resource_ids };
+  }
+  return { kind: 'fetch', personIds: row.resource_ids };
+}
+
+function givenStage(payload: unknown): string | null {
+  if (payload === null || typeof payload !== 'object') return null;
+  const data = (payload as { data?: unknown }).data;
+  if (data === null || typeof data !== 'object') return null;
+  const stage = (data as { stage?: unknown }).stage;
+  return typeof stage === 'string' && stage.trim() !== '' ? stage.trim() : null;
+}

@@ -1,0 +1,145 @@
+import { sql } from 'kysely';
+import type { Db } from '../shared/db/database.js';
+import type { WebhookEventRow, WebhookEventStatus } from '../shared/db/schema.js';
+import type { InboxEvent } from './parse-webhook.js';
+
+export interface StoredDelivery {
+  deliveryId: number;
+  receivedAt: Date;
+  /** Event ids that were new; the others were redeliveries. */
+  inserted: Set<string>;
+}
+
+/**
+ * Stores a delivery and its events in one statement (so one round trip, atomic without a
+ * transaction). Events already in the inbox are left alone and counted as duplicates.
+ */
+export async function storeDelivery(
+  db: Db,
+  delivery: { path: string; rawBody: string; events: InboxEvent[] },
+): Promise<StoredDelivery> {
+  // Parallel arrays through unnest: json_to_recordset would reject payloads holding \u0000.
+  const events = delivery.events;
+  const ids = events.map((e) => e.eventId);
+  const names = events.map((e) => e.event);
+  const resourceIds = events.map((e) => `{${e.resourceIds.join(',')}}`);
+  const created = events.map((e) => e.eventCreated?.toISOString() ?? null);
+  const payloads = events.map((e) => e.payload);
+  const count = delivery.events.length;
+  const { rows } = await sql<{ delivery_id: number; received_at: Date; inserted: string[] }>`
+    WITH delivery AS (
+      SELECT nextval(pg_get_serial_sequence('webhook_deliveries', 'id')) AS id, now() AS received_at
+    ), inserted AS (
+      INSERT INTO webhook_events (delivery_id, event_id, event, resource_ids, event_created, payload, received_at)
+      SELECT delivery.id, e.event_id, e.event, e.resource_ids::bigint[], e.event_created, e.payload::json, delivery.received_at
+      FROM delivery,
+        unnest(${ids}::text[], ${names}::text[], ${resourceIds}::text[], ${created}::timestamptz[], ${payloads}::text[])
+          AS e(event_id, event, resource_ids, event_created, payload)
+      ON CONFLICT (event_id) DO NOTHING
+      RETURNING event_id
+    ), stored AS (
+      INSERT INTO webhook_deliveries (id, received_at, path, raw_body, event_count, duplicate_count)
+      SELECT delivery.id, delivery.received_at, ${delivery.path}, ${delivery.rawBody}, ${count}::int,
+        ${count}::int - (SELECT count(*) FROM inserted)::int
+      FROM delivery
+      RETURNING id, received_at
+    )
+    SELECT stored.id AS delivery_id, stored.received_at, ARRAY(SELECT event_id FROM inserted) AS inserted FROM stored
+  `.execute(db);
+  const row = rows[0]!;
+  return { deliveryId: row.delivery_id, receivedAt: row.received_at, inserted: new Set(row.inserted) };
+}
+
+/**
+ * Claims up to `limit` due events for `workerId` (attempts + 1, leased for `leaseSeconds`).
+ * SKIP LOCKED lets several workers and replicas claim side by side without taking the same row.
+ */
+export async function claimDueEvents(
+  db: Db,
+  claim: { workerId: string; limit: number; leaseSeconds: number },
+): Promise<WebhookEventRow[]> {
+  const { rows } = await sql<WebhookEventRow>`
+    UPDATE webhook_events AS e
+    SET status = 'processing', attempts = e.attempts + 1, locked_by = ${claim.workerId},
+        locked_until = now() + make_interval(secs => ${claim.leaseSeconds})
+    FROM (
+      SELECT id FROM webhook_events
+      WHERE status IN ('received', 'failed') AND next_attempt_at <= now()
+      ORDER BY next_attempt_at, id
+      LIMIT ${claim.limit}
+      FOR UPDATE SKIP LOCKED
+    ) AS due
+    WHERE e.id = due.id
+    RETURNING e.*
+  `.execute(db);
+  return rows.sort((a, b) => a.id - b.id);
+}
+
+/** Finishes a claimed event; false when the lease was lost (another worker took it back). */
+export async function finishEvent(
+  db: Db,
+  id: number,
+  workerId: string,
+  result:
+    | { status: 'completed' }
+    | { status: 'ignored'; reason: string }
+    | { status: 'failed'; error: string; retryAt: Date }
+    | { status: 'dead'; error: string },
+): Promise<boolean> {
+  const done = await db
+    .updateTable('webhook_events')
+    .set({
+      status: result.status,
+      locked_by: null,
+      locked_until: null,
+      processed_at: result.status === 'failed' ? null : new Date(),
+      error_message: result.status === 'completed' ? null : result.status === 'ignored' ? result.reason : result.error,
+      ...(result.status === 'failed' ? { next_attempt_at: result.retryAt } : {}),
+    })
+    .where('id', '=', id)
+    .where('locked_by', '=', workerId)
+    .where('status', '=', 'processing')
+    .executeTakeFirst();
+  return done.numUpdatedRows > 0n;
+}
+
+/** Hands claimed but unstarted events back (shutdown); the attempt does not count. */
+export async function releaseEvents(db: Db, ids: number[], workerId: string): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .updateTable('webhook_events')
+    .set((eb) => ({ status: 'received', attempts: eb('attempts', '-', 1), locked_by: null, locked_until: null }))
+    .where('id', 'in', ids)
+    .where('locked_by', '=', workerId)
+    .where('status', '=', 'processing')
+    .execute();
+}
+
+/** Events whose worker died (lease ran out) become due again, or dead once out of attempts. */
+export async function expireLeases(db: Db, maxAttempts: number): Promise<number> {
+  const result = await db
+    .updateTable('webhook_events')
+    .set((eb) => ({
+      status: eb.case().when('attempts', '>=', maxAttempts).then(eb.val<WebhookEventStatus>('dead')).else(eb.val<WebhookEventStatus>('failed')).end(),
+      error_message: 'worker stopped before finishing (lease expired)',
+      locked_by: null,
+      locked_until: null,
+      next_attempt_at: new Date(),
+    }))
+    .where('status', '=', 'processing')
+    .where('locked_until', '<', new Date())
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** Makes failed or dead events due again with fresh attempts; returns how many. */
+export async function replayEvents(db: Db, selector: { eventIds: string[] } | { status: 'failed' | 'dead' }): Promise<number> {
+  let query = db
+    .updateTable('webhook_events')
+    .set({ status: 'received', attempts: 0, next_attempt_at: new Date(), error_message: null, processed_at: null });
+  query = 'eventIds' in selector
+    ? query.where('event_id', 'in', selector.eventIds.length > 0 ? selector.eventIds : ['']).where('status', '!=', 'processing')
+    : query.where('status', '=', selector.status);
+  const result = await query.executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}

@@ -1,0 +1,80 @@
+// Builds the same parts main.ts builds, against a test database and the FUB simulator.
+import type Koa from 'koa';
+import request from 'supertest';
+import type { ProcessingConfig } from '../../src/shared/config.js';
+import { createFubClient, type FubClient } from '../../src/shared/fub/fub-client.js';
+import { FubRateLimiter } from '../../src/shared/fub/rate-limiter.js';
+import { createLogger, type Logger } from '../../src/shared/logger.js';
+import { createWebhookApp } from '../../src/webhook/app.js';
+import { createEventProcessor, type EventProcessor, type EventProcessorOptions } from '../../src/webhook/event-processor.js';
+import { FubSimulator } from './fub-simulator.js';
+import { createTestDatabase, type TestDatabase } from './test-database.js';
+
+export const TEST_PROCESSING: ProcessingConfig = { leaseSeconds: 30, maxAttempts: 3, retryBaseSeconds: 0, sweepIntervalMs: 200 };
+
+export function testLogger(): Logger {
+  return createLogger((process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent');
+}
+
+export interface Harness {
+  sim: FubSimulator;
+  tdb: TestDatabase;
+  log: Logger;
+  fub: FubClient;
+  limiter: FubRateLimiter;
+  processor: EventProcessor;
+  app: Koa;
+  /** Posts a payload signed as FUB signs it. */
+  deliver(payload: unknown, path?: string): Promise<request.Response>;
+  /** Builds another processor (a second worker or replica) on its own pool-sharing db. */
+  newProcessor(options?: Partial<EventProcessorOptions>): EventProcessor;
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createHarness(options: Partial<EventProcessorOptions> = {}): Promise<Harness> {
+  const sim = new FubSimulator();
+  await sim.start();
+  const tdb = await createTestDatabase();
+  const log = testLogger();
+  const limiter = new FubRateLimiter();
+  const fub = createFubClient({
+    baseUrl: sim.baseUrl,
+    apiKey: sim.apiKey,
+    system: sim.system,
+    systemKey: sim.systemKey,
+    limiter,
+    log,
+    retryBaseDelayMs: 20,
+    retryMaxDelayMs: 200,
+  });
+  const newProcessor = (extra: Partial<EventProcessorOptions> = {}): EventProcessor =>
+    createEventProcessor({ db: tdb.db, log, fub, options: { ...TEST_PROCESSING, ...options, ...extra } });
+  const processor = newProcessor();
+  const app = createWebhookApp({ db: tdb.db, log, systemKey: sim.systemKey, onStored: () => processor.wake() });
+  const callback = app.callback();
+  return {
+    sim,
+    tdb,
+    log,
+    fub,
+    limiter,
+    processor,
+    app,
+    deliver(payload, path = '/webhooks/fub') {
+      const { body, signature } = sim.sign(payload);
+      return request(callback).post(path).set('Content-Type', 'application/json').set('FUB-Signature', signature).send(body);
+    },
+    newProcessor,
+    async reset() {
+      await processor.stop();
+      sim.reset();
+      await tdb.reset();
+    },
+    async close() {
+      await processor.stop();
+      await sim.stop();
+      await tdb.destroy();
+    },
+  };
+}
