@@ -2,7 +2,7 @@ import type { Trx } from '../db/database.js';
 import type { StageChangeRow } from '../db/schema.js';
 import { lockPerson, updatePersonState, type PersonDetails } from './people.repository.js';
 import {
-  fillMissingNames,
+  fillMissingDetails,
   findChangeAfter,
   findChangeAtOrBefore,
   findLatestChange,
@@ -81,8 +81,8 @@ export async function recordStageObservation(trx: Trx, obs: StageObservation): P
     { stage: latest?.stage_to ?? null, stageChangedAt: latest?.changed_at ?? null },
     details,
   );
-  if (details.firstName !== undefined || details.lastName !== undefined) {
-    await fillMissingNames(trx, obs.personId, { firstName, lastName });
+  if (Object.keys(details).length > 0) {
+    await fillMissingDetails(trx, obs.personId, { firstName, lastName, assignedUserId, assignedUserName });
   }
   return outcome;
 }

@@ -46,20 +46,30 @@ export function updateStageChange(trx: Trx, id: number, patch: StageChangeUpdate
   return trx.updateTable('stage_changes').set(patch).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
 }
 
-/** Rows recorded before the person's name was known get it once it is. */
-export async function fillMissingNames(
+/** Rows recorded before the person's name or agent was known get them once they are. */
+export async function fillMissingDetails(
   trx: Trx,
   personId: number,
-  names: { firstName: string | null; lastName: string | null },
+  details: { firstName: string | null; lastName: string | null; assignedUserId: number | null; assignedUserName: string | null },
 ): Promise<void> {
-  if (names.firstName === null && names.lastName === null) return;
-  await trx
-    .updateTable('stage_changes')
-    .set({ first_name: names.firstName, last_name: names.lastName })
-    .where('person_id', '=', personId)
-    .where('first_name', 'is', null)
-    .where('last_name', 'is', null)
-    .execute();
+  if (details.firstName !== null || details.lastName !== null) {
+    await trx
+      .updateTable('stage_changes')
+      .set({ first_name: details.firstName, last_name: details.lastName })
+      .where('person_id', '=', personId)
+      .where('first_name', 'is', null)
+      .where('last_name', 'is', null)
+      .execute();
+  }
+  if (details.assignedUserId !== null || details.assignedUserName !== null) {
+    await trx
+      .updateTable('stage_changes')
+      .set({ assigned_user_id: details.assignedUserId, assigned_user_name: details.assignedUserName })
+      .where('person_id', '=', personId)
+      .where('assigned_user_id', 'is', null)
+      .where('assigned_user_name', 'is', null)
+      .execute();
+  }
 }
 
 export function listChangesForPerson(db: Db | Trx, personId: number): Promise<StageChangeRow[]> {
