@@ -58,6 +58,9 @@ CREATE TABLE stage_changes (
   stage_from text,
   stage_to text NOT NULL,
   changed_at timestamptz NOT NULL,
+  -- The latest moment a report confirmed the person was still in stage_to during this run; lets a
+  -- late report of an earlier move split the run instead of hiding a return to this stage.
+  confirmed_at timestamptz NOT NULL,
   received_at timestamptz NOT NULL,
   source text NOT NULL,
   event_id text,

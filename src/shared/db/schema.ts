@@ -50,6 +50,7 @@ export interface StageChangesTable {
   stage_from: string | null;
   stage_to: string;
   changed_at: Date;
+  confirmed_at: Date;
   received_at: Date;
   source: string;
   event_id: string | null;

@@ -48,14 +48,17 @@ export async function recordStageObservation(trx: Trx, obs: StageObservation): P
   const before = await findChangeAtOrBefore(trx, obs.personId, obs.observedAt);
   let outcome: RecordOutcome;
   if (before?.stage_to === obs.stage) {
+    // Still in that stage: remember how late we saw it, in case an earlier move arrives late.
+    if (before.confirmed_at < obs.observedAt) await updateStageChange(trx, before.id, { confirmed_at: obs.observedAt });
     outcome = { kind: 'unchanged' };
   } else {
-    const stageFrom = before?.stage_to ?? null;
     const after = await findChangeAfter(trx, obs.personId, obs.observedAt);
+    // Was the person seen back in the earlier stage after this move? Then they returned to it.
+    const returned = before !== undefined && before.confirmed_at > obs.observedAt;
     const fields = {
       first_name: firstName,
       last_name: lastName,
-      stage_from: stageFrom,
+      stage_from: before?.stage_to ?? null,
       changed_at: obs.observedAt,
       received_at: obs.receivedAt,
       source: obs.source,
@@ -63,13 +66,33 @@ export async function recordStageObservation(trx: Trx, obs: StageObservation): P
       assigned_user_id: assignedUserId,
       assigned_user_name: assignedUserName,
     };
-    if (after?.stage_to === obs.stage) {
+    if (!returned && after?.stage_to === obs.stage) {
       // We had this move at a later time; this report proves it happened by `observedAt`.
       outcome = { kind: 'redated', change: await updateStageChange(trx, after.id, fields) };
     } else {
-      const change = await insertStageChange(trx, { ...fields, person_id: obs.personId, stage_to: obs.stage });
-      // The next known move now starts from this stage.
-      if (after) await updateStageChange(trx, after.id, { stage_from: obs.stage });
+      const change = await insertStageChange(trx, {
+        ...fields,
+        person_id: obs.personId,
+        stage_to: obs.stage,
+        confirmed_at: obs.observedAt,
+      });
+      if (returned) {
+        // Dated by the sighting: the return happened by then (the earliest date we can prove).
+        await insertStageChange(trx, {
+          ...fields,
+          person_id: obs.personId,
+          stage_from: obs.stage,
+          stage_to: before.stage_to,
+          changed_at: before.confirmed_at,
+          confirmed_at: before.confirmed_at,
+          source: before.source,
+          event_id: before.event_id,
+        });
+        await updateStageChange(trx, before.id, { confirmed_at: before.changed_at });
+      } else if (after) {
+        // The next known move now starts from this stage.
+        await updateStageChange(trx, after.id, { stage_from: obs.stage });
+      }
       outcome = { kind: 'inserted', change };
     }
   }

@@ -1,0 +1,101 @@
+import { expect } from 'chai';
+import type { Db } from '../src/shared/db/database.js';
+import { createDb } from '../src/shared/db/database.js';
+import { findPerson } from '../src/shared/stages/people.repository.js';
+import { recordStageObservation, type StageObservation } from '../src/shared/stages/record-stage.js';
+import { historyOf } from './support/history.js';
+import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+
+const T0 = Date.parse('2026-11-02T09:00:00.000Z');
+const at = (seconds: number): Date => new Date(T0 + seconds * 1000);
+
+function observation(personId: number, stage: string, seconds: number, source = 'webhook_peopleStageUpdated'): StageObservation {
+  return { personId, stage, observedAt: at(seconds), receivedAt: new Date(), source, eventId: `${personId}-${stage}-${seconds}` };
+}
+
+function record(db: Db, obs: StageObservation) {
+  return db.transaction().execute((trx) => recordStageObservation(trx, obs));
+}
+
+function permutations<T>(items: T[]): T[][] {
+  if (items.length <= 1) return [items];
+  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+}
+
+describe('stage-recording core', () => {
+  let tdb: TestDatabase;
+  before(async () => {
+    tdb = await createTestDatabase();
+  });
+  beforeEach(() => tdb.reset());
+  after(() => tdb.destroy());
+
+  it('gives the same history for every arrival order of four moves', async () => {
+    const moves = [observation(1, 'A', 0), observation(1, 'B', 10), observation(1, 'C', 20), observation(1, 'D', 30)];
+    const expected = [
+      { from: null, to: 'A', at: at(0).toISOString() },
+      { from: 'A', to: 'B', at: at(10).toISOString() },
+      { from: 'B', to: 'C', at: at(20).toISOString() },
+      { from: 'C', to: 'D', at: at(30).toISOString() },
+    ];
+    const orders = permutations(moves);
+    expect(orders).to.have.length(24);
+    for (const [i, order] of orders.entries()) {
+      const personId = 100 + i;
+      for (const obs of order) await record(tdb.db, { ...obs, personId });
+      expect(await historyOf(tdb.db, personId), `order ${order.map((o) => o.stage).join('')}`).to.deep.equal(expected);
+      expect((await findPerson(tdb.db, personId))?.stage).to.equal('D');
+    }
+  });
+
+  it('treats a repeated report of the current stage as no change', async () => {
+    expect((await record(tdb.db, observation(2, 'A', 0))).kind).to.equal('inserted');
+    expect((await record(tdb.db, observation(2, 'A', 5))).kind).to.equal('unchanged');
+    expect((await record(tdb.db, observation(2, 'A', 0))).kind).to.equal('unchanged');
+    expect(await historyOf(tdb.db, 2)).to.have.length(1);
+  });
+
+  it('re-dates a move when an earlier report of it arrives later', async () => {
+    await record(tdb.db, observation(3, 'A', 0));
+    await record(tdb.db, observation(3, 'B', 20)); // learned by a fetch, dated late
+    const outcome = await record(tdb.db, observation(3, 'B', 12)); // the webhook naming the move
+    expect(outcome.kind).to.equal('redated');
+    expect(await historyOf(tdb.db, 3)).to.deep.equal([
+      { from: null, to: 'A', at: at(0).toISOString() },
+      { from: 'A', to: 'B', at: at(12).toISOString() },
+    ]);
+  });
+
+  it('keeps a return to an earlier stage as its own move (A→B→A)', async () => {
+    for (const obs of [observation(4, 'A', 0), observation(4, 'A', 20), observation(4, 'B', 10)]) await record(tdb.db, obs);
+    expect(await historyOf(tdb.db, 4)).to.deep.equal([
+      { from: null, to: 'A', at: at(0).toISOString() },
+      { from: 'A', to: 'B', at: at(10).toISOString() },
+      { from: 'B', to: 'A', at: at(20).toISOString() },
+    ]);
+    // The same with a later move already known: A, (A seen at 20), C at 40, then B at 10 arrives.
+    for (const obs of [observation(6, 'A', 0), observation(6, 'A', 20), observation(6, 'C', 40), observation(6, 'B', 10)]) await record(tdb.db, obs);
+    expect(await historyOf(tdb.db, 6)).to.deep.equal([
+      { from: null, to: 'A', at: at(0).toISOString() },
+      { from: 'A', to: 'B', at: at(10).toISOString() },
+      { from: 'B', to: 'A', at: at(20).toISOString() },
+      { from: 'A', to: 'C', at: at(40).toISOString() },
+    ]);
+  });
+
+  it('serializes 20 concurrent writers for one person over 20 real connections', async () => {
+    const pools = Array.from({ length: 20 }, () => createDb(tdb.url, { max: 1 }));
+    try {
+      const stages = Array.from({ length: 10 }, (_, i) => `S${i}`);
+      // Each stage reported twice (webhook and fetch), shuffled, all sent at once.
+      const reports = stages.flatMap((stage, i) => [observation(5, stage, i * 10), observation(5, stage, i * 10 + 1, 'webhook_peopleUpdated')]);
+      reports.sort(() => Math.random() - 0.5);
+      await Promise.all(reports.map((obs, i) => record(pools[i]!, obs)));
+      expect(await historyOf(tdb.db, 5)).to.deep.equal(
+        stages.map((stage, i) => ({ from: i === 0 ? null : stages[i - 1]!, to: stage, at: at(i * 10).toISOString() })),
+      );
+    } finally {
+      await Promise.all(pools.map((p) => p.destroy()));
+    }
+  });
+});
