@@ -1,0 +1,131 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { expect } from 'chai';
+import { sql } from 'kysely';
+import { FubSimulator, type WebhookEnvelope } from './support/fub-simulator.js';
+import { pendingEvents } from './support/history.js';
+import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+import { waitFor } from './support/wait.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('a webhook server killed with SIGKILL mid-burst', function () {
+  this.timeout(120_000);
+  let tdb: TestDatabase;
+  const sim = new FubSimulator();
+  let child: ChildProcess | undefined;
+  let port: number;
+
+  before(async () => {
+    await sim.start();
+    tdb = await createTestDatabase();
+    port = await freePort();
+  });
+  after(async () => {
+    child?.kill('SIGKILL');
+    await sim.stop();
+    await tdb.destroy();
+  });
+
+  async function startServer(): Promise<ChildProcess> {
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/webhook/main.ts'], {
+      env: {
+        ...process.env,
+        DATABASE_URL: tdb.url,
+        FUB_API_KEY: sim.apiKey,
+        FUB_SYSTEM: sim.system,
+        FUB_SYSTEM_KEY: sim.systemKey,
+        FUB_API_BASE_URL: sim.baseUrl,
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
+        PROCESSING_LEASE_SECONDS: '2',
+        PROCESSING_SWEEP_MS: '200',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    await waitFor('the server to answer /health', async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/health`)).status === 200;
+      } catch {
+        return false;
+      }
+    });
+    return proc;
+  }
+
+  /** Sends each webhook once; returns the ids the server acknowledged with a 2xx. */
+  async function send(hooks: WebhookEnvelope[], onAck: () => void): Promise<Set<string>> {
+    const acked = new Set<string>();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        while (next < hooks.length) {
+          const hook = hooks[next++]!;
+          const { body, signature } = sim.sign(hook);
+          try {
+            const res = await fetch(`http://127.0.0.1:${port}/webhooks/fub`, {
+              method: 'POST',
+              headers: { 'Content-Type': 'application/json', 'FUB-Signature': signature },
+              body,
+            });
+            if (res.ok) {
+              acked.add(hook.eventId);
+              onAck();
+            }
+          } catch {
+            // Connection refused or reset: not acknowledged, FUB will deliver it again.
+          }
+        }
+      }),
+    );
+    return acked;
+  }
+
+  it('processes every acknowledged webhook exactly once after a restart', async () => {
+    const t0 = Date.parse('2026-11-21T10:00:00.000Z');
+    const hooks: WebhookEnvelope[] = [];
+    for (let i = 0; i < 1000; i++) {
+      sim.addPerson(20_000 + i, 'Lead');
+      hooks.push(sim.movePerson(20_000 + i, 'ACQ - Qualified', new Date(t0 + i * 10)).stageUpdated);
+      hooks.push(sim.movePerson(20_000 + i, 'ACQ - Offers Made', new Date(t0 + i * 10 + 5)).stageUpdated);
+    }
+    child = await startServer();
+    let acks = 0;
+    const firstChild = child;
+    const firstRound = await send(hooks, () => {
+      if (++acks === 600) firstChild.kill('SIGKILL');
+    });
+    await new Promise((resolve) => (firstChild.exitCode !== null || firstChild.signalCode !== null ? resolve(null) : firstChild.once('exit', resolve)));
+    expect(firstChild.signalCode).to.equal('SIGKILL');
+    expect(firstRound.size).to.be.at.least(600).and.below(hooks.length);
+
+    // FUB redelivers what was not acknowledged; the restarted server takes it and finishes the rest.
+    child = await startServer();
+    const secondRound = await send(hooks.filter((h) => !firstRound.has(h.eventId)), () => undefined);
+    expect(firstRound.size + secondRound.size).to.equal(hooks.length);
+    await waitFor('every event to be processed', async () => (await pendingEvents(tdb.db)) === 0, 60_000);
+
+    const statuses = await tdb.db
+      .selectFrom('webhook_events')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .execute();
+    expect(statuses.map((s) => ({ status: s.status, n: Number(s.n) }))).to.deep.equal([{ status: 'completed', n: 2000 }]);
+    const { rows } = await sql<{ rows: number; distinct_moves: number; right_from: number }>`
+      SELECT count(*)::int AS rows,
+             count(DISTINCT (person_id, stage_to))::int AS distinct_moves,
+             count(*) FILTER (WHERE (stage_to = 'ACQ - Qualified' AND stage_from IS NULL)
+                               OR (stage_to = 'ACQ - Offers Made' AND stage_from = 'ACQ - Qualified'))::int AS right_from
+      FROM stage_changes`.execute(tdb.db);
+    expect(rows[0]).to.deep.equal({ rows: 2000, distinct_moves: 2000, right_from: 2000 });
+  });
+});
