@@ -30,8 +30,15 @@ describe('a webhook server killed with SIGKILL mid-burst', function () {
     tdb = await createTestDatabase();
     port = await freePort();
   });
+  afterEach(async () => {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGKILL');
+    await exited;
+  });
   after(async () => {
-    child?.kill('SIGKILL');
     await sim.stop();
     await tdb.destroy();
   });
@@ -127,5 +134,18 @@ describe('a webhook server killed with SIGKILL mid-burst', function () {
                                OR (stage_to = 'ACQ - Offers Made' AND stage_from = 'ACQ - Qualified'))::int AS right_from
       FROM stage_changes`.execute(tdb.db);
     expect(rows[0]).to.deep.equal({ rows: 2000, distinct_moves: 2000, right_from: 2000 });
+  });
+
+  it('stops cleanly on SIGTERM: no new connections, exit code 0', async () => {
+    child = await startServer();
+    const proc = child;
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    proc.kill('SIGTERM');
+    expect(await exited).to.equal(0);
+    const refused = await fetch(`http://127.0.0.1:${port}/health`).then(
+      () => false,
+      () => true,
+    );
+    expect(refused).to.equal(true);
   });
 });

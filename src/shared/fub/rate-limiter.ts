@@ -1,3 +1,5 @@
+const WINDOW_MARGIN_MS = 150;
+
 /**
  * One per process, shared by every FUB caller (webhook processing and the poller), so together
  * they stay inside FUB's sliding-window budget. Learns the budget from X-RateLimit-* headers and
@@ -44,11 +46,12 @@ export class FubRateLimiter {
 
   private delayBeforeNext(): number {
     const now = this.now();
-    while (this.sentAt.length > 0 && this.sentAt[0]! <= now - this.windowMs) this.sentAt.shift();
+    while (this.sentAt.length > 0 && this.sentAt[0]! <= now - this.windowMs - WINDOW_MARGIN_MS) this.sentAt.shift();
     let delay = this.blockedUntil - now;
-    // Keep one request of head-room below the advertised limit for clock skew between us and FUB.
+    // One request of head-room below the limit, and a margin on the window, because FUB counts a
+    // request when it arrives, a little after we count it here.
     if (this.limit !== undefined && this.sentAt.length >= Math.max(1, this.limit - 1)) {
-      delay = Math.max(delay, this.sentAt[0]! + this.windowMs - now);
+      delay = Math.max(delay, this.sentAt[0]! + this.windowMs + WINDOW_MARGIN_MS - now);
     }
     return delay;
   }

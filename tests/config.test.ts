@@ -1,0 +1,71 @@
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, readEnv } from '../src/shared/config.js';
+
+const VALID = { FUB_API_KEY: 'key', FUB_SYSTEM: 'fub-collector', FUB_SYSTEM_KEY: 'secret' };
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig(VALID);
+    expect(config.databaseUrl).to.equal(undefined);
+    expect(config.port).to.equal(3000);
+    expect(config.logLevel).to.equal('info');
+    expect(config.fub.apiBaseUrl).to.equal('https://api.followupboss.com/v1');
+    expect(config.webhookAllowUnsigned).to.equal(false);
+    expect(Object.isFrozen(config) && Object.isFrozen(config.fub)).to.equal(true);
+  });
+
+  it('names every missing variable at once', () => {
+    const problems = problemsOf({});
+    expect(problems).to.have.length(2);
+    expect(problems[0]).to.match(/^FUB_API_KEY is required/);
+    expect(problems[1]).to.match(/^FUB_SYSTEM_KEY is required/);
+  });
+
+  it('names every malformed variable', () => {
+    const problems = problemsOf({ ...VALID, DATABASE_URL: 'mysql://u:pw@h/db', PORT: 'eighty', LOG_LEVEL: 'loud', FUB_API_BASE_URL: 'ftp://x', WEBHOOK_ALLOW_UNSIGNED: 'yes' });
+    expect(problems).to.deep.equal([
+      'DATABASE_URL must be a postgres:// or postgresql:// URL (got "mysql://***@h/db")',
+      'WEBHOOK_ALLOW_UNSIGNED must be "true" or "false" (got "yes")',
+      'FUB_API_BASE_URL must be a https:// or http:// URL (got "ftp://x")',
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+      'PORT must be a whole number from 0 to 65535 (got "eighty")',
+    ]);
+  });
+
+  it('accepts unsigned webhooks only when WEBHOOK_ALLOW_UNSIGNED=true is explicit', () => {
+    expect(problemsOf({ FUB_API_KEY: 'k', WEBHOOK_ALLOW_UNSIGNED: 'true' })).to.deep.equal([]);
+    expect(loadConfig({ FUB_API_KEY: 'k', WEBHOOK_ALLOW_UNSIGNED: 'true' }).fub.systemKey).to.equal(undefined);
+  });
+
+  it('requires FUB_SYSTEM alongside FUB_SYSTEM_KEY', () => {
+    expect(problemsOf({ FUB_API_KEY: 'k', FUB_SYSTEM_KEY: 's' })).to.deep.equal([
+      'FUB_SYSTEM is required when FUB_SYSTEM_KEY is set: the name of your registered FUB system',
+    ]);
+  });
+
+  it('needs only the database for migrating', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://localhost/x' }, 'database').databaseUrl).to.equal('postgres://localhost/x');
+  });
+
+  it('reads .env under the real environment', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fub-env-'));
+    writeFileSync(join(dir, '.env'), 'FUB_API_KEY=from-file\nPORT=4000\n');
+    const env = readEnv(join(dir, '.env'), { PORT: '5000' });
+    expect(env.FUB_API_KEY).to.equal('from-file');
+    expect(env.PORT).to.equal('5000');
+    expect(readEnv(join(dir, 'missing.env'), { A: '1' })).to.deep.equal({ A: '1' });
+  });
+});
