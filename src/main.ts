@@ -1,2 +1,13 @@
-// All-in-one: the webhook server (the poller joins it here once it exists).
-import './webhook/main.js';
+// All-in-one: the webhook server and the poller schedule in one process, one FUB rate budget.
+import { createPollerFor } from './poller/poller-service.js';
+import { loadConfigOrExit, onShutdown, openRuntime } from './shared/runtime.js';
+import { startWebhookServer } from './webhook/webhook-server.js';
+
+const runtime = await openRuntime(loadConfigOrExit());
+const webhook = await startWebhookServer(runtime);
+const poller = createPollerFor(runtime);
+poller.start();
+onShutdown(runtime.log, async () => {
+  await Promise.all([webhook.stop(), poller.stop()]);
+  await runtime.close();
+});

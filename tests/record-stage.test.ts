@@ -98,4 +98,22 @@ describe('stage-recording core', () => {
       await Promise.all(pools.map((p) => p.destroy()));
     }
   });
+
+  it("skips the poller's insert when a row for that stage lies within ±5 minutes (INSERT … WHERE NOT EXISTS)", async () => {
+    await record(tdb.db, observation(7, 'A', 0));
+    await record(tdb.db, observation(7, 'S', 600));
+    await record(tdb.db, observation(7, 'T', 720));
+    // A stale read: S, dated 2 minutes before the row the webhook wrote.
+    const guarded = { ...observation(7, 'S', 480, 'polling'), nearDuplicateWindowSeconds: 300 };
+    expect((await record(tdb.db, guarded)).kind).to.equal('duplicate');
+    expect((await historyOf(tdb.db, 7)).map((m) => m.at)).to.deep.equal([at(0), at(600), at(720)].map((d) => d.toISOString()));
+    // Far outside the window it is evidence the move happened earlier than the row says.
+    const far = { ...observation(7, 'S', 240, 'polling'), nearDuplicateWindowSeconds: 300 };
+    expect((await record(tdb.db, far)).kind).to.equal('redated');
+    expect(await historyOf(tdb.db, 7)).to.deep.equal([
+      { from: null, to: 'A', at: at(0).toISOString() },
+      { from: 'A', to: 'S', at: at(240).toISOString() },
+      { from: 'S', to: 'T', at: at(720).toISOString() },
+    ]);
+  });
 });

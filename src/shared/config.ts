@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
+import cron from 'node-cron';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -13,6 +14,15 @@ export interface ProcessingConfig {
   readonly retryBaseSeconds: number;
   /** How often the sweep looks for work that no wake-up announced (other replicas, restarts). */
   readonly sweepIntervalMs: number;
+}
+
+export interface PollerConfig {
+  /** node-cron expression; every 30 minutes by default. */
+  readonly cron: string;
+  /** How far before the last successful poll's start the next one re-reads. */
+  readonly overlapMs: number;
+  /** ± window of the NOT EXISTS guard (same person and stage). */
+  readonly duplicateWindowSeconds: number;
 }
 
 export interface Config {
@@ -30,6 +40,7 @@ export interface Config {
   /** True only when the operator explicitly accepted unsigned webhooks (no FUB_SYSTEM_KEY). */
   readonly webhookAllowUnsigned: boolean;
   readonly processing: ProcessingConfig;
+  readonly poller: PollerConfig;
 }
 
 export class ConfigError extends Error {
@@ -47,8 +58,11 @@ export function readEnv(envFile = '.env', env: NodeJS.ProcessEnv = process.env):
   return { ...fromFile, ...env };
 }
 
-/** `database`: only what migrating needs (FUB credentials are not checked). */
-export type ConfigPurpose = 'service' | 'database';
+/**
+ * `service`: everything (webhook server, all-in-one). `poller`: FUB API access but no webhook key.
+ * `database`: only what migrating needs.
+ */
+export type ConfigPurpose = 'service' | 'poller' | 'database';
 
 /** Builds the frozen config; throws ConfigError naming every missing or malformed variable. */
 export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config {
@@ -90,12 +104,13 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
 
   const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:']);
   const apiKey = text('FUB_API_KEY');
-  const checkFub = purpose === 'service';
+  const checkFub = purpose !== 'database';
+  const checkWebhook = purpose === 'service';
   if (checkFub && apiKey === undefined) problems.push('FUB_API_KEY is required: your Follow Up Boss API key (Admin > API)');
   const system = text('FUB_SYSTEM');
   const systemKey = text('FUB_SYSTEM_KEY');
   const webhookAllowUnsigned = boolean('WEBHOOK_ALLOW_UNSIGNED');
-  if (checkFub && systemKey === undefined && !webhookAllowUnsigned) {
+  if (checkWebhook && systemKey === undefined && !webhookAllowUnsigned) {
     problems.push(
       'FUB_SYSTEM_KEY is required to verify webhook signatures (set WEBHOOK_ALLOW_UNSIGNED=true to accept unsigned webhooks, which lets anyone write into your data)',
     );
@@ -106,6 +121,9 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
   const apiBaseUrl = url('FUB_API_BASE_URL', ['https:', 'http:']) ?? 'https://api.followupboss.com/v1';
   const logLevel = (text('LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
+
+  const pollCron = text('POLL_CRON') ?? '*/30 * * * *';
+  if (!cron.validate(pollCron)) problems.push(`POLL_CRON must be a cron expression such as "*/30 * * * *" (got "${pollCron}")`);
 
   const config: Config = {
     databaseUrl,
@@ -122,6 +140,11 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
       maxAttempts: integer('PROCESSING_MAX_ATTEMPTS', 10, 1, 1000),
       retryBaseSeconds: integer('PROCESSING_RETRY_BASE_SECONDS', 10, 0, 86_400),
       sweepIntervalMs: integer('PROCESSING_SWEEP_MS', 5000, 50, 3_600_000),
+    },
+    poller: {
+      cron: pollCron,
+      overlapMs: integer('POLL_OVERLAP_MINUTES', 5, 0, 1440) * 60_000,
+      duplicateWindowSeconds: 300,
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);

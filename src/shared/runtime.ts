@@ -6,12 +6,13 @@ import { createFubClient, type FubClient } from './fub/fub-client.js';
 import { FubRateLimiter } from './fub/rate-limiter.js';
 import { createLogger, type Logger } from './logger.js';
 
-/** The parts every entrypoint shares: one database pool and one FUB client (one rate budget). */
+/** The parts every entrypoint shares: one database pool and one FUB rate budget. */
 export interface Runtime {
   config: Config;
   log: Logger;
   db: Db;
-  fub: FubClient;
+  /** A FUB client of its own (its own call counts) drawing on the process's one rate limiter. */
+  newFubClient(): FubClient;
   close(): Promise<void>;
 }
 
@@ -30,19 +31,21 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
   const location = await openDatabase(config, log);
   await migrate(location.url, log);
   const db = createDb(location.url);
-  const fub = createFubClient({
-    baseUrl: config.fub.apiBaseUrl,
-    apiKey: config.fub.apiKey,
-    system: config.fub.system,
-    systemKey: config.fub.systemKey,
-    limiter: new FubRateLimiter(),
-    log,
-  });
+  const limiter = new FubRateLimiter();
+  const newFubClient = (): FubClient =>
+    createFubClient({
+      baseUrl: config.fub.apiBaseUrl,
+      apiKey: config.fub.apiKey,
+      system: config.fub.system,
+      systemKey: config.fub.systemKey,
+      limiter,
+      log,
+    });
   return {
     config,
     log,
     db,
-    fub,
+    newFubClient,
     async close() {
       await db.destroy();
       await location.close();

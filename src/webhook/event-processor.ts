@@ -4,7 +4,8 @@ import type { Db } from '../shared/db/database.js';
 import type { WebhookEventRow } from '../shared/db/schema.js';
 import { backoff, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
 import type { Logger } from '../shared/logger.js';
-import { recordStageObservation, type StageObservation } from '../shared/stages/record-stage.js';
+import { recordObservation } from '../shared/stages/record-observation.js';
+import type { StageObservation } from '../shared/stages/record-stage.js';
 import { planEvent, type EventPlan } from './plan-event.js';
 import { claimDueEvents, expireLeases, finishEvent, releaseEvents } from './webhook-events.repository.js';
 
@@ -132,22 +133,7 @@ export function createEventProcessor(deps: {
           });
         }
       }
-      for (const obs of observations) {
-        const outcome = await db.transaction().execute((trx) => recordStageObservation(trx, obs));
-        if (outcome.kind !== 'unchanged') {
-          eventLog.info(
-            {
-              personId: obs.personId,
-              from: outcome.change.stage_from,
-              to: outcome.change.stage_to,
-              changedAt: outcome.change.changed_at,
-              source,
-              recorded: outcome.kind,
-            },
-            'STAGE CHANGE DETECTED',
-          );
-        }
-      }
+      for (const obs of observations) await recordObservation(db, eventLog, obs);
       if (missing.length > 0) throw new PersonNotFoundError(`person ${missing.join(', ')} not found in FUB yet`);
       await finishEvent(db, row.id, workerId, { status: 'completed' });
       eventLog.info({ outcome: 'completed', observations: observations.length }, 'webhook event processed');

@@ -11,7 +11,8 @@ export interface RunningWebhookServer {
 }
 
 export async function startWebhookServer(runtime: Runtime): Promise<RunningWebhookServer> {
-  const { config, log, db, fub } = runtime;
+  const { config, log, db } = runtime;
+  const fub = runtime.newFubClient();
   if (config.fub.systemKey === undefined) {
     log.warn('WEBHOOK_ALLOW_UNSIGNED=true: webhook signatures are NOT verified; anyone who finds the URL can write stage changes');
   }

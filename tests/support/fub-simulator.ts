@@ -55,6 +55,10 @@ export class FubSimulator {
   /** Advertised in X-RateLimit-* headers; `enforceRateLimit` also answers 429 past it. */
   rateLimit = { limit: 250, windowSeconds: 10 };
   enforceRateLimit = false;
+  /** Added to every answer, as a slow FUB would. */
+  latencyMs = 0;
+  /** Behave as if FUB ignored the '-' of `sort=-updated` (the order the docs do not confirm). */
+  ignoreDescending = false;
   private server: Server | undefined;
   baseUrl = '';
 
@@ -78,6 +82,8 @@ export class FubSimulator {
     this.requests.length = 0;
     this.faults.length = 0;
     this.enforceRateLimit = false;
+    this.ignoreDescending = false;
+    this.latencyMs = 0;
   }
 
   addPerson(id: number, stage: string, at = new Date(), names?: { firstName: string; lastName: string }): SimPerson {
@@ -136,7 +142,8 @@ export class FubSimulator {
       if (answer) break;
     }
     answer ??= this.rateLimited(request) ?? this.authFailure(request) ?? this.route(request);
-    if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
+    const delay = (answer.delayMs ?? 0) + this.latencyMs;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     if (res.destroyed) return;
     const used = this.requests.filter((r) => r.at > Date.now() - this.rateLimit.windowSeconds * 1000).length;
     res.writeHead(answer.status, {
@@ -148,6 +155,53 @@ export class FubSimulator {
       ...answer.headers,
     });
     res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+  }
+
+  /**
+   * GET /people like FUB: `sort` (created by default; `updated`, `id`; a leading '-' for newest
+   * first unless `ignoreDescending`), `limit` ≤ 100, `id=1,2`, `includeTrash`, and a keyset `next`
+   * cursor, so people updated during a walk move the way they do in FUB.
+   */
+  private listPeople(req: SimRequest): SimResponse {
+    const includeTrash = req.query.get('includeTrash') === 'true';
+    const limit = Math.max(1, Math.min(100, Number(req.query.get('limit') ?? 10)));
+    let people = [...this.people.values()].filter((p) => includeTrash || p.stage !== 'Trash');
+    const ids = req.query.get('id');
+    if (ids) {
+      const wanted = new Set(ids.split(',').map(Number));
+      people = people.filter((p) => wanted.has(p.id));
+    }
+    const sortParam = req.query.get('sort') ?? 'created';
+    const descending = sortParam.startsWith('-') && !this.ignoreDescending;
+    const key = sortParam.replace(/^-/, '') as SortKey;
+    if (!['created', 'updated', 'id'].includes(key)) return { status: 400, body: { errorMessage: `bad sort ${sortParam}` } };
+    const direction = descending ? -1 : 1;
+    const compare = (a: SimPerson, b: SimPerson): number => direction * (sortValue(a, key) - sortValue(b, key) || a.id - b.id);
+    people.sort(compare);
+    const total = people.length;
+    const next = req.query.get('next');
+    if (next) {
+      const [value, id] = JSON.parse(Buffer.from(next, 'base64url').toString()) as [number, number];
+      people = people.filter((p) => direction * (sortValue(p, key) - value || p.id - id) > 0);
+    }
+    const offset = Number(req.query.get('offset') ?? 0);
+    const page = people.slice(offset, offset + limit);
+    const last = page[page.length - 1];
+    const cursor = last && people.length > offset + limit ? Buffer.from(JSON.stringify([sortValue(last, key), last.id])).toString('base64url') : null;
+    return {
+      status: 200,
+      body: {
+        _metadata: {
+          collection: 'people',
+          offset,
+          limit,
+          total,
+          next: cursor,
+          nextLink: cursor ? `${this.baseUrl}/people?sort=${sortParam}&limit=${limit}&next=${cursor}` : null,
+        },
+        people: page.map(toJson),
+      },
+    };
   }
 
   private rateLimited(req: SimRequest): SimResponse | undefined {
@@ -173,20 +227,15 @@ export class FubSimulator {
       const person = this.people.get(Number(one[1]));
       return person ? { status: 200, body: toJson(person) } : { status: 404, body: { errorMessage: 'Not found' } };
     }
-    if (req.method === 'GET' && req.path === '/v1/people') {
-      const ids = req.query.get('id');
-      const limit = Math.min(100, Number(req.query.get('limit') ?? 10));
-      const people = ids
-        ? ids.split(',').map(Number).flatMap((id) => (this.people.has(id) ? [this.people.get(id)!] : []))
-        : [...this.people.values()];
-      const page = people.slice(0, limit);
-      return {
-        status: 200,
-        body: { _metadata: { collection: 'people', offset: 0, limit, total: people.length }, people: page.map(toJson) },
-      };
-    }
+    if (req.method === 'GET' && req.path === '/v1/people') return this.listPeople(req);
     return { status: 404, body: { errorMessage: `no route ${req.method} ${req.path}` } };
   }
+}
+
+type SortKey = 'created' | 'updated' | 'id';
+
+function sortValue(p: SimPerson, key: SortKey): number {
+  return key === 'id' ? p.id : p[key].getTime();
 }
 
 function toJson(p: SimPerson): Record<string, unknown> {

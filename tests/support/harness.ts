@@ -7,6 +7,7 @@ import { FubRateLimiter } from '../../src/shared/fub/rate-limiter.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
 import { createWebhookApp } from '../../src/webhook/app.js';
 import { createEventProcessor, type EventProcessor, type EventProcessorOptions } from '../../src/webhook/event-processor.js';
+import { createPoller, type Poller, type PollerOptions } from '../../src/poller/poller.js';
 import { FubSimulator } from './fub-simulator.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 
@@ -28,6 +29,8 @@ export interface Harness {
   deliver(payload: unknown, path?: string): Promise<request.Response>;
   /** Builds another processor (a second worker or replica) on its own pool-sharing db. */
   newProcessor(options?: Partial<EventProcessorOptions>): EventProcessor;
+  /** A poller with its own FUB client on the shared rate limiter, as in the all-in-one process. */
+  newPoller(options?: Partial<PollerOptions>): Poller & { fub: FubClient };
   reset(): Promise<void>;
   close(): Promise<void>;
 }
@@ -38,16 +41,18 @@ export async function createHarness(options: Partial<EventProcessorOptions> = {}
   const tdb = await createTestDatabase();
   const log = testLogger();
   const limiter = new FubRateLimiter();
-  const fub = createFubClient({
-    baseUrl: sim.baseUrl,
-    apiKey: sim.apiKey,
-    system: sim.system,
-    systemKey: sim.systemKey,
-    limiter,
-    log,
-    retryBaseDelayMs: 20,
-    retryMaxDelayMs: 200,
-  });
+  const newFub = (): FubClient =>
+    createFubClient({
+      baseUrl: sim.baseUrl,
+      apiKey: sim.apiKey,
+      system: sim.system,
+      systemKey: sim.systemKey,
+      limiter,
+      log,
+      retryBaseDelayMs: 20,
+      retryMaxDelayMs: 200,
+    });
+  const fub = newFub();
   const newProcessor = (extra: Partial<EventProcessorOptions> = {}): EventProcessor =>
     createEventProcessor({ db: tdb.db, log, fub, options: { ...TEST_PROCESSING, ...options, ...extra } });
   const processor = newProcessor();
@@ -66,6 +71,16 @@ export async function createHarness(options: Partial<EventProcessorOptions> = {}
       return request(callback).post(path).set('Content-Type', 'application/json').set('FUB-Signature', signature).send(body);
     },
     newProcessor,
+    newPoller(extra = {}) {
+      const pollerFub = newFub();
+      const poller = createPoller({
+        db: tdb.db,
+        log,
+        fub: pollerFub,
+        options: { cron: '*/30 * * * *', overlapMs: 5 * 60_000, duplicateWindowSeconds: 300, ...extra },
+      });
+      return Object.assign(poller, { fub: pollerFub });
+    },
     async reset() {
       await processor.stop();
       sim.reset();

@@ -59,6 +59,34 @@ export interface StageChangesTable {
   recorded_at: Generated<Date>;
 }
 
+export type PollRunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
+export type PollMode = 'incremental' | 'full';
+
+export interface PollRunsTable {
+  id: Generated<number>;
+  mode: PollMode;
+  started_at: Generated<Date>;
+  finished_at: Date | null;
+  status: Generated<PollRunStatus>;
+  watermark: Date | null;
+  complete_as_of: Date | null;
+  pages: Generated<number>;
+  people_seen: Generated<number>;
+  changes_inserted: Generated<number>;
+  changes_skipped_as_duplicate: Generated<number>;
+  api_calls: Generated<number>;
+  error: string | null;
+}
+
+export interface PollStateTable {
+  id: Generated<boolean>;
+  backfill_cursor: string | null;
+  backfill_started_at: Date | null;
+  backfill_people_seen: Generated<number>;
+  descending_sort: boolean | null;
+  updated_at: Generated<Date>;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -71,6 +99,8 @@ export interface Database {
   webhook_events: WebhookEventsTable;
   people: PeopleTable;
   stage_changes: StageChangesTable;
+  poll_runs: PollRunsTable;
+  poll_state: PollStateTable;
   schema_migrations: SchemaMigrationsTable;
 }
 
@@ -79,3 +109,4 @@ export type PersonRow = Selectable<PeopleTable>;
 export type StageChangeRow = Selectable<StageChangesTable>;
 export type NewStageChange = Insertable<StageChangesTable>;
 export type StageChangeUpdate = Updateable<StageChangesTable>;
+export type PollRunRow = Selectable<PollRunsTable>;

@@ -42,3 +42,8 @@ export async function updatePersonState(
 export function findPerson(db: Db | Trx, personId: number): Promise<PersonRow | undefined> {
   return db.selectFrom('people').selectAll().where('person_id', '=', personId).executeTakeFirst();
 }
+
+export function findPeople(db: Db | Trx, personIds: number[]): Promise<PersonRow[]> {
+  if (personIds.length === 0) return Promise.resolve([]);
+  return db.selectFrom('people').selectAll().where('person_id', 'in', personIds).execute();
+}

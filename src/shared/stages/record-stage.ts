@@ -7,6 +7,7 @@ import {
   findChangeAtOrBefore,
   findLatestChange,
   insertStageChange,
+  insertStageChangeUnlessNear,
   updateStageChange,
 } from './stage-changes.repository.js';
 
@@ -22,6 +23,11 @@ export interface StageObservation {
   source: string;
   eventId: string | null;
   details?: PersonDetails;
+  /**
+   * The poller's guard: record nothing when the person already has a row for this stage within
+   * ±this many seconds (a webhook caught it first).
+   */
+  nearDuplicateWindowSeconds?: number;
 }
 
 export type RecordOutcome =
@@ -30,7 +36,9 @@ export type RecordOutcome =
   /** A later row already had this move; it happened earlier than we thought, so it was re-dated. */
   | { kind: 'redated'; change: StageChangeRow }
   /** The person was already in this stage at that moment (duplicate report, or the other event type). */
-  | { kind: 'unchanged' };
+  | { kind: 'unchanged' }
+  /** Guarded insert skipped: a row for this person and stage lies within the window. */
+  | { kind: 'duplicate' };
 
 /**
  * Fits one observation into the person's history, ordered by `changed_at`, so that late and
@@ -47,7 +55,11 @@ export async function recordStageObservation(trx: Trx, obs: StageObservation): P
 
   const before = await findChangeAtOrBefore(trx, obs.personId, obs.observedAt);
   let outcome: RecordOutcome;
-  if (before?.stage_to === obs.stage) {
+  const guarded = obs.nearDuplicateWindowSeconds !== undefined;
+  if (guarded && person.stage === obs.stage) {
+    // The poller's question: does FUB's current stage differ from the one we know? It does not.
+    outcome = { kind: 'unchanged' };
+  } else if (before?.stage_to === obs.stage) {
     // Still in that stage: remember how late we saw it, in case an earlier move arrives late.
     if (before.confirmed_at < obs.observedAt) await updateStageChange(trx, before.id, { confirmed_at: obs.observedAt });
     outcome = { kind: 'unchanged' };
@@ -67,15 +79,18 @@ export async function recordStageObservation(trx: Trx, obs: StageObservation): P
       assigned_user_name: assignedUserName,
     };
     if (!returned && after?.stage_to === obs.stage) {
+      if (guarded && Math.abs(after.changed_at.getTime() - obs.observedAt.getTime()) <= obs.nearDuplicateWindowSeconds! * 1000) {
+        // The poller's estimate never moves a nearby row a webhook dated exactly.
+        return { kind: 'duplicate' };
+      }
       // We had this move at a later time; this report proves it happened by `observedAt`.
       outcome = { kind: 'redated', change: await updateStageChange(trx, after.id, fields) };
     } else {
-      const change = await insertStageChange(trx, {
-        ...fields,
-        person_id: obs.personId,
-        stage_to: obs.stage,
-        confirmed_at: obs.observedAt,
-      });
+      const row = { ...fields, person_id: obs.personId, stage_to: obs.stage, confirmed_at: obs.observedAt };
+      const change = guarded
+        ? await insertStageChangeUnlessNear(trx, row, obs.nearDuplicateWindowSeconds!)
+        : await insertStageChange(trx, row);
+      if (change === undefined) return { kind: 'duplicate' };
       if (returned) {
         // Dated by the sighting: the return happened by then (the earliest date we can prove).
         await insertStageChange(trx, {

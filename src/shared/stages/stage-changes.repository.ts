@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db, Trx } from '../db/database.js';
 import type { NewStageChange, StageChangeRow, StageChangeUpdate } from '../db/schema.js';
 
@@ -40,6 +41,33 @@ export function findLatestChange(trx: Trx, personId: number): Promise<StageChang
 
 export function insertStageChange(trx: Trx, change: NewStageChange): Promise<StageChangeRow> {
   return trx.insertInto('stage_changes').values(change).returningAll().executeTakeFirstOrThrow();
+}
+
+/**
+ * The poller's guarded insert: `INSERT … SELECT … WHERE NOT EXISTS` a row for the same person and
+ * stage within ±`windowSeconds` of this one. Returns undefined when such a row exists.
+ */
+export async function insertStageChangeUnlessNear(
+  trx: Trx,
+  change: NewStageChange & { confirmed_at: Date },
+  windowSeconds: number,
+): Promise<StageChangeRow | undefined> {
+  const { rows } = await sql<StageChangeRow>`
+    INSERT INTO stage_changes (person_id, first_name, last_name, stage_from, stage_to, changed_at, confirmed_at,
+                               received_at, source, event_id, assigned_user_id, assigned_user_name)
+    SELECT ${change.person_id}::bigint, ${change.first_name ?? null}::text, ${change.last_name ?? null}::text,
+           ${change.stage_from ?? null}::text, ${change.stage_to}::text, ${change.changed_at}::timestamptz,
+           ${change.confirmed_at}::timestamptz, ${change.received_at}::timestamptz, ${change.source}::text,
+           ${change.event_id ?? null}::text, ${change.assigned_user_id ?? null}::bigint, ${change.assigned_user_name ?? null}::text
+    WHERE NOT EXISTS (
+      SELECT 1 FROM stage_changes
+      WHERE person_id = ${change.person_id}::bigint
+        AND stage_to = ${change.stage_to}::text
+        AND changed_at BETWEEN ${change.changed_at}::timestamptz - make_interval(secs => ${windowSeconds})
+                           AND ${change.changed_at}::timestamptz + make_interval(secs => ${windowSeconds})
+    )
+    RETURNING *`.execute(trx);
+  return rows[0];
 }
 
 export function updateStageChange(trx: Trx, id: number, patch: StageChangeUpdate): Promise<StageChangeRow> {

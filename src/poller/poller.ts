@@ -1,0 +1,314 @@
+import { sql } from 'kysely';
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Db } from '../shared/db/database.js';
+import type { PollMode } from '../shared/db/schema.js';
+import { toFubPerson, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
+import type { Logger } from '../shared/logger.js';
+import { findPeople } from '../shared/stages/people.repository.js';
+import { recordFirstSightings } from '../shared/stages/record-first-sightings.js';
+import { recordObservation } from '../shared/stages/record-observation.js';
+import type { StageObservation } from '../shared/stages/record-stage.js';
+import {
+  closeAbandonedRuns,
+  finishPollRun,
+  lastCompletePoint,
+  readBackfillState,
+  readDescendingSort,
+  saveBackfillState,
+  saveDescendingSort,
+  startPollRun,
+  type PollCounts,
+} from './poll-runs.repository.js';
+
+export interface PollerOptions {
+  /** node-cron expression for `start()`. */
+  cron: string;
+  /** Re-read this much before the last successful poll's start (clock skew, slow commits in FUB). */
+  overlapMs: number;
+  /** The ±window of the NOT EXISTS guard against rows a webhook already wrote. */
+  duplicateWindowSeconds: number;
+  pageSize?: number;
+  /** Told after every page (the CLI draws a progress bar from it). */
+  onPage?: (progress: PollProgress) => void;
+}
+
+export interface PollProgress {
+  mode: PollMode;
+  page: number;
+  peopleSeen: number;
+  /** FUB's `_metadata.total` for the listing, when it gave one. */
+  total: number | undefined;
+}
+
+export type PollResult =
+  | { status: 'succeeded' | 'failed' | 'interrupted'; runId: number; mode: PollMode; counts: PollCounts; error?: string }
+  | { status: 'skipped'; reason: string };
+
+export interface Poller {
+  /** One poll now: incremental, or a full walk when asked, when no poll ever succeeded, or to resume one. */
+  runOnce(options?: { full?: boolean }): Promise<PollResult>;
+  /** Polls now, then on the cron schedule. */
+  start(): void;
+  /** Stops the schedule and interrupts a running poll after its current page. */
+  stop(): Promise<void>;
+}
+
+// Only one poll at a time across every process sharing the database.
+const POLL_LOCK_KEY = 0x0f0b_9011;
+
+interface PeoplePage {
+  _metadata?: { next?: string | null; nextLink?: string | null; total?: number };
+  people?: unknown[];
+}
+
+export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; options: PollerOptions }): Poller {
+  const { db, fub, options } = deps;
+  const log = deps.log.child({ component: 'poller' });
+  const pageSize = options.pageSize ?? 100;
+  let running: Promise<PollResult> | undefined;
+  let interruptRequested = false;
+  let task: ScheduledTask | undefined;
+
+  async function poll(full: boolean): Promise<PollResult> {
+    return db.connection().execute(async (conn) => {
+      const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_lock(${POLL_LOCK_KEY}) AS locked`.execute(conn);
+      if (!rows[0]?.locked) {
+        log.info('another poll is running elsewhere; this one is skipped');
+        return { status: 'skipped', reason: 'another poll holds the lock' } as const;
+      }
+      try {
+        await closeAbandonedRuns(db);
+        return await pollLocked(full);
+      } finally {
+        await sql`SELECT pg_advisory_unlock(${POLL_LOCK_KEY})`.execute(conn);
+      }
+    });
+  }
+
+  async function pollLocked(fullRequested: boolean): Promise<PollResult> {
+    const backfill = await readBackfillState(db);
+    const lastComplete = await lastCompletePoint(db);
+    const mode: PollMode = fullRequested || lastComplete === undefined || backfill.cursor !== null ? 'full' : 'incremental';
+    const watermark = mode === 'incremental' ? new Date(lastComplete!.getTime() - options.overlapMs) : null;
+    const run = await startPollRun(db, mode, watermark);
+    const counts: PollCounts = { pages: 0, people_seen: 0, changes_inserted: 0, changes_skipped_as_duplicate: 0, api_calls: 0 };
+    const runLog = log.child({ runId: run.id, mode });
+    runLog.info({ watermark, resumingBackfill: mode === 'full' && backfill.cursor !== null }, 'poll started');
+    const callsBefore = fub.stats.calls;
+    try {
+      const completeAsOf =
+        mode === 'full'
+          ? await walkAll(run.started_at, backfill.cursor !== null && !fullRequested ? backfill : null, counts, runLog)
+          : await walkChangedSince(watermark!, counts, runLog).then((done) => (done ? run.started_at : undefined));
+      counts.api_calls = fub.stats.calls - callsBefore;
+      if (completeAsOf === undefined) {
+        await finishPollRun(db, run.id, { status: 'interrupted' }, counts);
+        runLog.info(counts, 'poll interrupted');
+        return { status: 'interrupted', runId: run.id, mode, counts };
+      }
+      await finishPollRun(db, run.id, { status: 'succeeded', completeAsOf }, counts);
+      runLog.info({ status: 'succeeded', ...counts }, 'poll finished');
+      return { status: 'succeeded', runId: run.id, mode, counts };
+    } catch (error) {
+      counts.api_calls = fub.stats.calls - callsBefore;
+      const message = (error as Error).message;
+      await finishPollRun(db, run.id, { status: 'failed', error: message }, counts);
+      runLog.error({ err: error, ...counts }, 'poll failed; the next poll starts from the same point');
+      return { status: 'failed', runId: run.id, mode, counts, error: message };
+    }
+  }
+
+  /** Newest first, stopping at the watermark. Returns false when interrupted. */
+  async function walkChangedSince(watermark: Date, counts: PollCounts, runLog: Logger): Promise<boolean> {
+    let next: string | undefined;
+    let ascending = (await readDescendingSort(db) ?? (await probeDescendingSort(runLog))) === false;
+    for (;;) {
+      if (interruptRequested) return false;
+      const page = await fetchPage({ sort: '-updated' }, next, counts);
+      const people = page.people;
+      // FUB documents `sort=updated`; if it ignores the '-' the page comes oldest first, and the
+      // only safe way on is to read every page (nothing can be skipped by date).
+      if (!ascending && isAscending(people)) {
+        ascending = true;
+        await saveDescendingSort(db, false);
+        runLog.warn('FUB returned people oldest first for sort=-updated; reading every page from now on');
+      }
+      await observePage(
+        people.filter((p) => p.updated === null || p.updated >= watermark),
+        counts,
+        runLog,
+      );
+      report('incremental', counts, page.total);
+      const oldest = people[people.length - 1]?.updated;
+      if (!ascending && oldest != null && oldest < watermark) return true;
+      if (!page.next || people.length === 0) return true;
+      next = page.next;
+    }
+  }
+
+  /**
+   * Every person once, resumable: the cursor is saved after each page. Returns when the walk began
+   * (all changes before it are now read), or undefined when interrupted.
+   */
+  async function walkAll(
+    runStartedAt: Date,
+    resume: { cursor: string | null; startedAt: Date | null; peopleSeen: number } | null,
+    counts: PollCounts,
+    runLog: Logger,
+  ): Promise<Date | undefined> {
+    const startedAt = resume?.startedAt ?? runStartedAt;
+    let next = resume?.cursor ?? undefined;
+    let seenBefore = resume?.peopleSeen ?? 0;
+    if (resume) runLog.info({ peopleAlreadySeen: seenBefore }, 'resuming the interrupted full walk');
+    else await saveBackfillState(db, { cursor: null, startedAt, peopleSeen: 0 });
+    for (;;) {
+      if (interruptRequested) return undefined;
+      const page = await fetchPage({ sort: 'created' }, next, counts);
+      await observePage(page.people, counts, runLog);
+      seenBefore += page.people.length;
+      report('full', { ...counts, people_seen: seenBefore }, page.total);
+      if (!page.next || page.people.length === 0) {
+        await saveBackfillState(db, null);
+        if ((await readDescendingSort(db)) === null) await probeDescendingSort(runLog);
+        return startedAt;
+      }
+      next = page.next;
+      await saveBackfillState(db, { cursor: next, startedAt, peopleSeen: seenBefore });
+    }
+  }
+
+  /**
+   * The docs confirm `sort=updated` but not the '-' for newest first: ask for the first person both
+   * ways (two calls, once per database). The same person both times means the '-' is ignored.
+   */
+  async function probeDescendingSort(runLog: Logger): Promise<boolean | null> {
+    const first = (sort: string) => fub.get<PeoplePage>('/people', { sort, limit: 1, includeTrash: true });
+    const newest = await first('-updated');
+    const oldest = await first('updated');
+    const a = toFubPerson(newest.people?.[0]);
+    const b = toFubPerson(oldest.people?.[0]);
+    if (!a || !b || (newest._metadata?.total ?? 0) < 2) return null;
+    const honoured = a.id !== b.id;
+    await saveDescendingSort(db, honoured);
+    runLog.info({ descendingSort: honoured }, honoured ? 'FUB sorts newest first' : 'FUB ignores sort=-updated; incremental polls will read every page');
+    return honoured;
+  }
+
+  async function fetchPage(
+    order: { sort: string },
+    next: string | undefined,
+    counts: PollCounts,
+  ): Promise<{ people: FubPerson[]; next: string | undefined; total: number | undefined }> {
+    const body = await fub.get<PeoplePage>('/people', {
+      ...order,
+      limit: pageSize,
+      includeTrash: true,
+      ...(next ? { next } : {}),
+    });
+    counts.pages += 1;
+    const people = (body.people ?? []).map(toFubPerson).filter((p): p is FubPerson => p !== null);
+    return { people, next: body._metadata?.next ?? undefined, total: body._metadata?.total };
+  }
+
+  /**
+   * One read for the page's known states. People never seen are recorded in one statement; only
+   * people whose stage or details differ go through the locked path. A full walk over an
+   * unchanged account costs one query per page.
+   */
+  async function observePage(people: FubPerson[], counts: PollCounts, runLog: Logger): Promise<void> {
+    counts.people_seen += people.length;
+    const known = new Map((await findPeople(db, people.map((p) => p.id))).map((row) => [row.person_id, row]));
+    const now = new Date();
+    const firstSightings: StageObservation[] = [];
+    const differing: { obs: StageObservation; stageDiffers: boolean }[] = [];
+    for (const person of people) {
+      if (person.stage === null) continue;
+      const obs = observationOf(person, person.stage, now);
+      const row = known.get(person.id);
+      if (row === undefined) {
+        firstSightings.push(obs);
+        continue;
+      }
+      const stageDiffers = row.stage !== person.stage;
+      const detailsDiffer =
+        row.first_name !== person.firstName ||
+        row.last_name !== person.lastName ||
+        row.assigned_user_id !== person.assignedUserId ||
+        row.assigned_user_name !== person.assignedTo;
+      if (stageDiffers || detailsDiffer) differing.push({ obs, stageDiffers });
+    }
+    const recorded = await recordFirstSightings(db, firstSightings);
+    counts.changes_inserted += recorded.size;
+    if (recorded.size > 0) runLog.info({ people: recorded.size }, 'first stage recorded for people not seen before');
+    for (const obs of firstSightings) if (!recorded.has(obs.personId)) differing.push({ obs, stageDiffers: true });
+    for (const { obs, stageDiffers } of differing) {
+      const outcome = await recordObservation(db, runLog, obs);
+      if (outcome.kind === 'inserted' || outcome.kind === 'redated') counts.changes_inserted += 1;
+      // FUB disagreed with what we knew, yet the history already holds this stage then.
+      else if (stageDiffers) counts.changes_skipped_as_duplicate += 1;
+    }
+  }
+
+  function observationOf(person: FubPerson, stage: string, now: Date): StageObservation {
+    return {
+      personId: person.id,
+      stage,
+      // FUB's best estimate of when the stage was set, never later than the poll.
+      observedAt: person.updated !== null && person.updated < now ? person.updated : now,
+      receivedAt: now,
+      source: 'polling',
+      eventId: null,
+      details: {
+        firstName: person.firstName,
+        lastName: person.lastName,
+        assignedUserId: person.assignedUserId,
+        assignedUserName: person.assignedTo,
+      },
+      nearDuplicateWindowSeconds: options.duplicateWindowSeconds,
+    };
+  }
+
+  function report(mode: PollMode, counts: PollCounts, total: number | undefined): void {
+    const progress = { mode, page: counts.pages, peopleSeen: counts.people_seen, total };
+    if (options.onPage) options.onPage(progress);
+    else log.debug(progress, 'poll page read');
+  }
+
+  const poller: Poller = {
+    async runOnce({ full = false } = {}) {
+      if (running) {
+        log.info('the previous poll is still running; this tick is skipped');
+        return { status: 'skipped', reason: 'previous poll still running' };
+      }
+      interruptRequested = false;
+      running = poll(full);
+      try {
+        return await running;
+      } finally {
+        running = undefined;
+      }
+    },
+    start() {
+      if (task) return;
+      const tick = (): void => {
+        poller.runOnce().catch((error: unknown) => log.error({ err: error }, 'poll could not run (database unavailable?)'));
+      };
+      task = cron.schedule(options.cron, tick);
+      log.info({ cron: options.cron }, 'poller scheduled');
+      tick();
+    },
+    async stop() {
+      await task?.stop();
+      task = undefined;
+      interruptRequested = true;
+      await running?.catch(() => undefined);
+    },
+  };
+  return poller;
+}
+
+function isAscending(people: FubPerson[]): boolean {
+  const first = people[0]?.updated;
+  const last = people[people.length - 1]?.updated;
+  return first != null && last != null && first < last;
+}

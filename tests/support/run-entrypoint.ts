@@ -1,0 +1,24 @@
+import { spawn } from 'node:child_process';
+
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a TypeScript entrypoint as its own process, as `npm run …` would, and waits for it to exit. */
+export function runEntrypoint(entry: string, args: string[], env: Record<string, string>): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    // Only what the test gives, plus PATH: a developer's own FUB_* variables must not leak in.
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
