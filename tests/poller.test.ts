@@ -239,4 +239,24 @@ describe('the poller', function () {
     expect(next.mode).to.equal('incremental');
     expect(next.counts.api_calls).to.equal(1);
   });
+
+  it('stops after the current page when told to, and the next poll resumes the walk', async () => {
+    seedPeople(20_000, 1000);
+    h.sim.latencyMs = 30;
+    const poller = h.newPoller();
+    const running = poller.runOnce({ full: true });
+    while ((await h.tdb.db.selectFrom('poll_state').select('backfill_people_seen').executeTakeFirstOrThrow()).backfill_people_seen < 300) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await poller.stop();
+    const stopped = await running;
+    expect(stopped.status).to.equal('interrupted');
+    const seen = (await h.tdb.db.selectFrom('poll_state').select('backfill_people_seen').executeTakeFirstOrThrow()).backfill_people_seen;
+    expect(seen).to.be.within(300, 900);
+    const resumed = succeeded(await poller.runOnce());
+    expect(resumed.mode).to.equal('full');
+    expect(resumed.counts.people_seen).to.equal(1000 - seen);
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM stage_changes`.execute(h.tdb.db);
+    expect(rows[0]!.n).to.equal(1000);
+  });
 });

@@ -176,5 +176,17 @@ describe('receiving webhooks', () => {
       signature_verification: true,
     });
     expect(new Date(res.body.last_webhook_at).getTime()).to.be.closeTo(Date.now(), 60_000);
+    expect(res.body).to.include({ last_poll_started_at: null, last_poll_status: null, last_successful_poll_at: null });
+  });
+
+  it('shows in /health whether the poller is alive', async () => {
+    h.sim.addPerson(1, 'Lead');
+    const result = await h.newPoller().runOnce();
+    expect(result.status).to.equal('succeeded');
+    const res = await request(h.app.callback()).get('/health');
+    expect(res.body.last_poll_status).to.equal('succeeded');
+    expect(new Date(res.body.last_successful_poll_at).getTime()).to.be.closeTo(Date.now(), 60_000);
+    expect(res.body.stage_changes_total).to.equal(1);
+    expect(res.body.stage_changes_captured).to.equal(0); // that row came from polling, not a webhook
   });
 });

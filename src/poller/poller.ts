@@ -271,7 +271,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
   function report(mode: PollMode, counts: PollCounts, total: number | undefined): void {
     const progress = { mode, page: counts.pages, peopleSeen: counts.people_seen, total };
     if (options.onPage) options.onPage(progress);
-    else log.debug(progress, 'poll page read');
+    else log.info(progress, 'poll page read');
   }
 
   const poller: Poller = {

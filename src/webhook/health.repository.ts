@@ -14,6 +14,9 @@ export interface HealthCounters {
   stage_changes_total: number;
   last_webhook_at: Date | null;
   last_stage_change_at: Date | null;
+  last_poll_started_at: Date | null;
+  last_poll_status: string | null;
+  last_successful_poll_at: Date | null;
 }
 
 /** Counters read from the database, so they are true across restarts and replicas. */
@@ -32,7 +35,10 @@ export async function readHealthCounters(db: Db): Promise<HealthCounters> {
         AS oldest_pending_seconds,
       (SELECT count(*) FROM stage_changes WHERE source LIKE 'webhook\_%')::int AS stage_changes_captured,
       (SELECT count(*) FROM stage_changes)::int AS stage_changes_total,
-      (SELECT max(recorded_at) FROM stage_changes) AS last_stage_change_at
+      (SELECT max(recorded_at) FROM stage_changes) AS last_stage_change_at,
+      (SELECT max(started_at) FROM poll_runs) AS last_poll_started_at,
+      (SELECT status FROM poll_runs ORDER BY started_at DESC LIMIT 1) AS last_poll_status,
+      (SELECT max(finished_at) FROM poll_runs WHERE status = 'succeeded') AS last_successful_poll_at
     FROM webhook_events
   `.execute(db);
   return rows[0]!;
