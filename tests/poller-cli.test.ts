@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { expect } from 'chai';
+import { waitFor } from './support/wait.js';
 import { FubSimulator } from './support/fub-simulator.js';
 import { runEntrypoint } from './support/run-entrypoint.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
@@ -45,5 +47,24 @@ describe('npm run poller -- --once', function () {
     expect(result.code).to.equal(1);
     expect(result.stderr).to.contain('FUB_API_KEY is required');
     expect(result.stderr).not.to.contain('FUB_SYSTEM_KEY');
+  });
+
+  it('npm start (src/main.ts) runs the webhook server and the poller in one process', async () => {
+    const port = 30_000 + Math.floor(Math.random() * 20_000);
+    await tdb.reset();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port) },
+      stdio: 'ignore',
+    });
+    try {
+      await waitFor('a poll to succeed, seen through /health', async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
+        return res?.status === 200 && ((await res.json()) as { last_poll_status: string }).last_poll_status === 'succeeded';
+      });
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      expect(await exited).to.equal(0);
+    }
   });
 });
