@@ -4,7 +4,7 @@ import type { Db } from '../shared/db/database.js';
 import type { PollMode } from '../shared/db/schema.js';
 import { toFubPerson, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
 import type { Logger } from '../shared/logger.js';
-import { findPeople } from '../shared/stages/people.repository.js';
+import { findPeople, saveFubStages } from '../shared/stages/people.repository.js';
 import { recordFirstSightings } from '../shared/stages/record-first-sightings.js';
 import { recordObservation } from '../shared/stages/record-observation.js';
 import type { StageObservation } from '../shared/stages/record-stage.js';
@@ -247,6 +247,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
       // FUB disagreed with what we knew, yet the history already holds this stage then.
       else if (stageDiffers) counts.changes_skipped_as_duplicate += 1;
     }
+    await saveFubStages(db, people.map((p) => ({ personId: p.id, stage: p.stage })), now);
   }
 
   function observationOf(person: FubPerson, stage: string, now: Date): StageObservation {

@@ -21,7 +21,16 @@ export interface SimRequest {
   path: string;
   query: URLSearchParams;
   headers: IncomingMessage['headers'];
+  body: unknown;
   at: number;
+}
+
+export interface SimWebhook {
+  id: number;
+  event: string;
+  url: string;
+  status: 'Active' | 'Disabled';
+  system: string;
 }
 
 /** A canned answer; return undefined from a fault to let the request through. */
@@ -46,6 +55,11 @@ export interface WebhookEnvelope {
 
 export class FubSimulator {
   readonly apiKey = 'sim-api-key';
+  /** A valid key that is not the account owner's: FUB answers 403 on /webhooks for it. */
+  readonly agentApiKey = 'sim-agent-key';
+  readonly webhooks: SimWebhook[] = [];
+  /** FUB allows a couple of webhooks per event per system (unconfirmed number). */
+  webhooksPerEvent = 2;
   readonly system = 'fub-collector-tests';
   readonly systemKey = 'sim-system-key-' + randomUUID();
   readonly people = new Map<number, SimPerson>();
@@ -79,6 +93,7 @@ export class FubSimulator {
 
   reset(): void {
     this.people.clear();
+    this.webhooks.length = 0;
     this.requests.length = 0;
     this.faults.length = 0;
     this.enforceRateLimit = false;
@@ -134,7 +149,16 @@ export class FubSimulator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sim');
-    const request: SimRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, at: Date.now() };
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString();
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = text;
+    }
+    const request: SimRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body, at: Date.now() };
     this.requests.push(request);
     let answer: SimResponse | undefined;
     for (const fault of this.faults) {
@@ -204,6 +228,39 @@ export class FubSimulator {
     };
   }
 
+  /** GET/POST /webhooks and PUT /webhooks/{id}, scoped to the calling system as FUB does. */
+  private routeWebhooks(req: SimRequest): SimResponse {
+    const system = String(req.headers['x-system'] ?? '');
+    const mine = this.webhooks.filter((w) => w.system === system);
+    const show = (w: SimWebhook) => ({ id: w.id, event: w.event, url: w.url, status: w.status });
+    const one = /^\/v1\/webhooks\/(\d+)$/.exec(req.path);
+    if (req.method === 'GET' && req.path === '/v1/webhooks') {
+      const event = req.query.get('event');
+      const status = req.query.get('status');
+      const list = mine.filter((w) => (!event || w.event === event) && (!status || w.status === status));
+      return { status: 200, body: { _metadata: { collection: 'webhooks', total: list.length }, webhooks: list.map(show) } };
+    }
+    if (req.method === 'POST' && req.path === '/v1/webhooks') {
+      const { event, url } = (req.body ?? {}) as { event?: string; url?: string };
+      if (!event || !url?.startsWith('https://')) return { status: 400, body: { errorMessage: 'event and an https url are required' } };
+      if (mine.filter((w) => w.event === event).length >= this.webhooksPerEvent) {
+        return { status: 400, body: { errorMessage: `Maximum webhooks reached for event ${event}` } };
+      }
+      const hook: SimWebhook = { id: this.webhooks.length + 1, event, url, status: 'Active', system };
+      this.webhooks.push(hook);
+      return { status: 201, body: show(hook) };
+    }
+    if (req.method === 'PUT' && one) {
+      const hook = mine.find((w) => w.id === Number(one[1]));
+      if (!hook) return { status: 404, body: { errorMessage: 'Not found' } };
+      const { status, url } = (req.body ?? {}) as { status?: SimWebhook['status']; url?: string };
+      if (status) hook.status = status;
+      if (url) hook.url = url;
+      return { status: 200, body: show(hook) };
+    }
+    return { status: 404, body: { errorMessage: `no route ${req.method} ${req.path}` } };
+  }
+
   private rateLimited(req: SimRequest): SimResponse | undefined {
     if (!this.enforceRateLimit) return undefined;
     const windowStart = req.at - this.rateLimit.windowSeconds * 1000;
@@ -213,8 +270,10 @@ export class FubSimulator {
   }
 
   private authFailure(req: SimRequest): SimResponse | undefined {
-    const expected = 'Basic ' + Buffer.from(`${this.apiKey}:`).toString('base64');
-    if (req.headers.authorization !== expected) return { status: 401, body: { errorMessage: 'Invalid API key' } };
+    const basic = (key: string): string => 'Basic ' + Buffer.from(`${key}:`).toString('base64');
+    const owner = req.headers.authorization === basic(this.apiKey);
+    if (!owner && req.headers.authorization !== basic(this.agentApiKey)) return { status: 401, body: { errorMessage: 'Invalid API key' } };
+    if (!owner && req.path.startsWith('/v1/webhooks')) return { status: 403, body: { errorMessage: 'Only the account owner can manage webhooks' } };
     if (req.headers['x-system'] !== this.system || req.headers['x-system-key'] !== this.systemKey) {
       return { status: 403, body: { errorMessage: 'Unknown system' } };
     }
@@ -228,6 +287,7 @@ export class FubSimulator {
       return person ? { status: 200, body: toJson(person) } : { status: 404, body: { errorMessage: 'Not found' } };
     }
     if (req.method === 'GET' && req.path === '/v1/people') return this.listPeople(req);
+    if (req.path.startsWith('/v1/webhooks')) return this.routeWebhooks(req);
     return { status: 404, body: { errorMessage: `no route ${req.method} ${req.path}` } };
   }
 }

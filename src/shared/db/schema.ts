@@ -38,6 +38,9 @@ export interface PeopleTable {
   stage_changed_at: Date | null;
   assigned_user_id: number | null;
   assigned_user_name: string | null;
+  /** FUB's stage for the person at the last poll (monitoring compares it with our last row). */
+  fub_stage: string | null;
+  fub_stage_seen_at: Date | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

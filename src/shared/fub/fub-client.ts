@@ -38,7 +38,12 @@ export interface FubClientOptions {
   max429Retries?: number;
   retryBaseDelayMs?: number;
   retryMaxDelayMs?: number;
+  /** Told the outcome of every HTTP attempt (status code, or "network"): for metrics. */
+  onCall?: (outcome: string) => void;
 }
+
+type Method = 'GET' | 'POST' | 'PUT';
+type Params = Record<string, string | number | boolean>;
 
 export interface FubClient {
   /** People by id, up to 100 per call (several calls for more); ids FUB does not return are absent. */
@@ -47,6 +52,9 @@ export interface FubClient {
   getPerson(id: number): Promise<FubPerson | null>;
   /** Raw GET for callers with their own shapes (the poller's paging). */
   get<T>(path: string, params?: Record<string, string | number | boolean>): Promise<T>;
+  /** POST and PUT; a POST is retried only after a 429 (FUB did not process it), never after a 5xx. */
+  post<T>(path: string, body: unknown): Promise<T>;
+  put<T>(path: string, body: unknown): Promise<T>;
   readonly stats: { calls: number; byStatus: Record<string, number> };
 }
 
@@ -72,7 +80,14 @@ export function createFubClient(options: FubClientOptions): FubClient {
   const log = options.log.child({ component: 'fub-client' });
   const stats = { calls: 0, byStatus: {} as Record<string, number> };
 
-  async function send(path: string, params: Record<string, string | number | boolean>): Promise<AxiosResponse> {
+  const count = (outcome: string): void => {
+    stats.byStatus[outcome] = (stats.byStatus[outcome] ?? 0) + 1;
+    options.onCall?.(outcome);
+  };
+
+  async function send(method: Method, path: string, params: Params, body?: unknown): Promise<AxiosResponse> {
+    // Repeating a POST that may have been processed could create a second webhook, say.
+    const retriable = method !== 'POST';
     let failures = 0;
     let rateLimited = 0;
     for (;;) {
@@ -80,17 +95,19 @@ export function createFubClient(options: FubClientOptions): FubClient {
       stats.calls += 1;
       let response: AxiosResponse;
       try {
-        response = await http.get(path.replace(/^\//, ''), { params });
+        response = await http.request({ method, url: path.replace(/^\//, ''), params, data: body });
       } catch (error) {
-        stats.byStatus.network = (stats.byStatus.network ?? 0) + 1;
+        count('network');
         const reason = (error as { code?: string; message?: string }).code ?? (error as Error).message;
-        if (++failures > maxRetries) throw new FubApiError(`FUB ${path} unreachable after ${failures} tries: ${reason}`, undefined);
+        if (!retriable || ++failures > maxRetries) {
+          throw new FubApiError(`FUB ${path} unreachable after ${failures || 1} tries: ${reason}`, undefined);
+        }
         const delay = backoff(failures, baseDelay, maxDelay);
         log.warn({ path, reason, attempt: failures, retryInMs: delay }, 'FUB request failed; retrying');
         await sleep(delay);
         continue;
       }
-      stats.byStatus[response.status] = (stats.byStatus[response.status] ?? 0) + 1;
+      count(String(response.status));
       options.limiter.observe(response.headers as Record<string, unknown>);
       if (response.status >= 200 && response.status < 300) return response;
       if (response.status === 429) {
@@ -101,6 +118,7 @@ export function createFubClient(options: FubClientOptions): FubClient {
         continue;
       }
       if (response.status >= 500) {
+        if (!retriable) throw new FubApiError(`FUB ${path} answered ${response.status}; not retried (it may have been processed)`, response.status);
         if (++failures > maxRetries) throw new FubApiError(`FUB ${path} answered ${response.status} ${failures} times`, response.status);
         const delay = backoff(failures, baseDelay, maxDelay);
         log.warn({ path, status: response.status, attempt: failures, retryInMs: delay }, 'FUB server error; retrying');
@@ -113,15 +131,21 @@ export function createFubClient(options: FubClientOptions): FubClient {
 
   return {
     stats,
-    async get<T>(path: string, params: Record<string, string | number | boolean> = {}): Promise<T> {
-      return (await send(path, params)).data as T;
+    async get<T>(path: string, params: Params = {}): Promise<T> {
+      return (await send('GET', path, params)).data as T;
+    },
+    async post<T>(path: string, body: unknown): Promise<T> {
+      return (await send('POST', path, {}, body)).data as T;
+    },
+    async put<T>(path: string, body: unknown): Promise<T> {
+      return (await send('PUT', path, {}, body)).data as T;
     },
     async getPeopleByIds(ids) {
       const found = new Map<number, FubPerson>();
       const unique = [...new Set(ids)];
       for (let i = 0; i < unique.length; i += PEOPLE_PER_REQUEST) {
         const chunk = unique.slice(i, i + PEOPLE_PER_REQUEST);
-        const body = (await send('/people', { id: chunk.join(','), limit: chunk.length, includeTrash: true })).data as {
+        const body = (await send('GET', '/people', { id: chunk.join(','), limit: chunk.length, includeTrash: true })).data as {
           people?: unknown[];
         };
         for (const raw of body.people ?? []) {
@@ -133,7 +157,7 @@ export function createFubClient(options: FubClientOptions): FubClient {
     },
     async getPerson(id) {
       try {
-        const body = (await send(`/people/${id}`, {})).data as Record<string, unknown>;
+        const body = (await send('GET', `/people/${id}`, {})).data as Record<string, unknown>;
         return toFubPerson(body.person ?? body);
       } catch (error) {
         if (error instanceof FubApiError && error.status === 404) return null;
@@ -159,7 +183,10 @@ function retryAfterMs(value: unknown): number | undefined {
 
 function describeClientError(path: string, status: number): string {
   if (status === 401) return `FUB rejected the API key (401) on ${path}: check FUB_API_KEY`;
-  if (status === 403) return `FUB refused ${path} (403): this API key lacks the permission`;
+  if (status === 403 && path.startsWith('/webhooks')) {
+    return `FUB refused ${path} (403): only the account owner's API key may manage webhooks`;
+  }
+  if (status === 403) return `FUB refused ${path} (403): this API key lacks the permission (or FUB_SYSTEM/FUB_SYSTEM_KEY are wrong)`;
   return `FUB answered ${status} on ${path}`;
 }
 

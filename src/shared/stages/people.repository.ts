@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db, Trx } from '../db/database.js';
 import type { PersonRow } from '../db/schema.js';
 
@@ -46,4 +47,13 @@ export function findPerson(db: Db | Trx, personId: number): Promise<PersonRow | 
 export function findPeople(db: Db | Trx, personIds: number[]): Promise<PersonRow[]> {
   if (personIds.length === 0) return Promise.resolve([]);
   return db.selectFrom('people').selectAll().where('person_id', 'in', personIds).execute();
+}
+
+/** Notes what FUB showed for these people just now (a page of a poll); people not yet known are skipped. */
+export async function saveFubStages(db: Db, seen: { personId: number; stage: string | null }[], at: Date): Promise<void> {
+  if (seen.length === 0) return;
+  await sql`
+    UPDATE people SET fub_stage = u.stage, fub_stage_seen_at = ${at}
+    FROM unnest(${seen.map((s) => s.personId)}::bigint[], ${seen.map((s) => s.stage)}::text[]) AS u(person_id, stage)
+    WHERE people.person_id = u.person_id`.execute(db);
 }
