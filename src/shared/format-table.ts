@@ -1,7 +1,8 @@
 /** Rows as an aligned text table for a terminal; a few lines, so no library. */
-export function formatTable(rows: Record<string, unknown>[], columns?: string[]): string {
-  if (rows.length === 0) return '(none)';
-  const keys = columns ?? Object.keys(rows[0]!);
+export function formatTable<T extends object>(items: T[], columns?: (keyof T & string)[]): string {
+  if (items.length === 0) return '(none)';
+  const rows = items as Record<string, unknown>[];
+  const keys: string[] = columns ?? Object.keys(rows[0]!);
   const cell = (value: unknown): string =>
     value === null || value === undefined ? '' : value instanceof Date ? value.toISOString().replace('.000Z', 'Z') : String(value);
   const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => cell(r[k]).length)));

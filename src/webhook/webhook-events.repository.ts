@@ -143,3 +143,8 @@ export async function replayEvents(db: Db, selector: { eventIds: string[] } | { 
   const result = await query.executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
+
+/** Inbox events with a status, newest first (operators' `events list`). */
+export function listEventsByStatus(db: Db, status: 'failed' | 'dead', limit: number): Promise<WebhookEventRow[]> {
+  return db.selectFrom('webhook_events').selectAll().where('status', '=', status).orderBy('received_at', 'desc').limit(limit).execute();
+}
