@@ -8,6 +8,7 @@ export function createPollerFor(runtime: Runtime, onPage?: (progress: PollProgre
     db: runtime.db,
     log: runtime.log,
     fub: runtime.newFubClient(),
+    metrics: runtime.metrics,
     options: { ...runtime.config.poller, ...(onPage ? { onPage } : {}) },
   });
 }

@@ -4,6 +4,7 @@ import type { Db } from '../shared/db/database.js';
 import type { PollMode } from '../shared/db/schema.js';
 import { toFubPerson, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
 import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
 import { findPeople, saveFubStages } from '../shared/stages/people.repository.js';
 import { recordFirstSightings } from '../shared/stages/record-first-sightings.js';
 import { recordObservation } from '../shared/stages/record-observation.js';
@@ -61,7 +62,7 @@ interface PeoplePage {
   people?: unknown[];
 }
 
-export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; options: PollerOptions }): Poller {
+export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; options: PollerOptions; metrics?: Metrics }): Poller {
   const { db, fub, options } = deps;
   const log = deps.log.child({ component: 'poller' });
   const pageSize = options.pageSize ?? 100;
@@ -282,9 +283,12 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
         return { status: 'skipped', reason: 'previous poll still running' };
       }
       interruptRequested = false;
+      const stopTimer = deps.metrics?.pollDurationSeconds.startTimer();
       running = poll(full);
       try {
-        return await running;
+        const result = await running;
+        if (result.status !== 'skipped') stopTimer?.({ status: result.status });
+        return result;
       } finally {
         running = undefined;
       }

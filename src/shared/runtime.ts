@@ -5,12 +5,14 @@ import { openDatabase } from './db/open-database.js';
 import { createFubClient, type FubClient } from './fub/fub-client.js';
 import { FubRateLimiter } from './fub/rate-limiter.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
 
 /** The parts every entrypoint shares: one database pool and one FUB rate budget. */
 export interface Runtime {
   config: Config;
   log: Logger;
   db: Db;
+  metrics: Metrics;
   /** A FUB client of its own (its own call counts) drawing on the process's one rate limiter. */
   newFubClient(): FubClient;
   close(): Promise<void>;
@@ -31,7 +33,13 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
   const location = await openDatabase(config, log);
   await migrate(location.url, log);
   const db = createDb(location.url);
-  const limiter = new FubRateLimiter();
+  const metrics = createMetrics(db);
+  const limiter = new FubRateLimiter({
+    onWait: (ms) => {
+      metrics.rateLimitWaits.inc();
+      metrics.rateLimitWaitSeconds.inc(ms / 1000);
+    },
+  });
   const newFubClient = (): FubClient =>
     createFubClient({
       baseUrl: config.fub.apiBaseUrl,
@@ -40,11 +48,13 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
       systemKey: config.fub.systemKey,
       limiter,
       log,
+      onCall: (status) => metrics.fubCalls.inc({ status }),
     });
   return {
     config,
     log,
     db,
+    metrics,
     newFubClient,
     async close() {
       await db.destroy();

@@ -5,6 +5,7 @@ import type { Db } from '../shared/db/database.js';
 import type { Logger } from '../shared/logger.js';
 import { checkHealth } from './health.js';
 import { toInboxEvents } from './parse-webhook.js';
+import type { Metrics, WebhookOutcome } from '../shared/metrics.js';
 import { isValidSignature } from './verify-signature.js';
 import { storeDelivery } from './webhook-events.repository.js';
 
@@ -19,6 +20,8 @@ export interface WebhookAppDeps {
   systemKey: string | undefined;
   /** Called after a delivery with new events is stored, to start processing at once. */
   onStored?: () => void;
+  /** When given, counted into and served at GET /metrics. */
+  metrics?: Metrics;
 }
 
 class HttpError extends Error {
@@ -52,6 +55,22 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
   });
 
   const receive: RouterMiddleware = async (ctx) => {
+    const stopTimer = deps.metrics?.ackSeconds.startTimer();
+    const count = (outcome: WebhookOutcome): void => {
+      deps.metrics?.webhookRequests.inc({ outcome });
+      stopTimer?.();
+    };
+    try {
+      await handleDelivery(ctx);
+      count(ctx.state.duplicateOnly ? 'duplicate' : 'accepted');
+    } catch (error) {
+      const status = error instanceof HttpError ? error.status : 500;
+      count(status === 401 ? 'unauthorized' : status === 503 || status === 500 ? 'unavailable' : 'invalid');
+      throw error;
+    }
+  };
+
+  const handleDelivery = async (ctx: Koa.Context): Promise<void> => {
     const started = process.hrtime.bigint();
     const rawBody = await readBody(ctx);
     const signature = ctx.get('FUB-Signature') || undefined;
@@ -92,6 +111,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
     }
     ctx.status = 200;
     ctx.body = { ok: true, stored: stored.inserted.size, duplicates: events.length - stored.inserted.size };
+    ctx.state.duplicateOnly = events.length > 0 && stored.inserted.size === 0;
   };
   for (const path of WEBHOOK_PATHS) router.post(path, receive);
 
@@ -100,6 +120,20 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
     ctx.status = report.database === 'ok' ? 200 : 503;
     ctx.body = report;
   });
+
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    router.get('/metrics', async (ctx) => {
+      try {
+        await metrics.refresh();
+      } catch (error) {
+        // Process-level metrics are still worth serving; the database gauges keep their last values.
+        log.warn({ err: error }, 'metrics: database gauges not refreshed');
+      }
+      ctx.set('Content-Type', metrics.registry.contentType);
+      ctx.body = await metrics.registry.metrics();
+    });
+  }
 
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -4,6 +4,7 @@ import type { Db } from '../shared/db/database.js';
 import type { WebhookEventRow } from '../shared/db/schema.js';
 import { backoff, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
 import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
 import { recordObservation } from '../shared/stages/record-observation.js';
 import type { StageObservation } from '../shared/stages/record-stage.js';
 import { planEvent, type EventPlan } from './plan-event.js';
@@ -36,6 +37,7 @@ export function createEventProcessor(deps: {
   log: Logger;
   fub: FubClient;
   options: EventProcessorOptions;
+  metrics?: Metrics;
 }): EventProcessor {
   const { db, fub, options } = deps;
   const workerId = options.workerId ?? `worker-${randomUUID()}`;
@@ -136,6 +138,7 @@ export function createEventProcessor(deps: {
       for (const obs of observations) await recordObservation(db, eventLog, obs);
       if (missing.length > 0) throw new PersonNotFoundError(`person ${missing.join(', ')} not found in FUB yet`);
       await finishEvent(db, row.id, workerId, { status: 'completed' });
+      deps.metrics?.processingLagSeconds.observe((Date.now() - row.received_at.getTime()) / 1000);
       eventLog.info({ outcome: 'completed', observations: observations.length }, 'webhook event processed');
     } catch (error) {
       await failEvent(row, error as Error, eventLog);

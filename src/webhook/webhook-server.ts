@@ -16,8 +16,8 @@ export async function startWebhookServer(runtime: Runtime): Promise<RunningWebho
   if (config.fub.systemKey === undefined) {
     log.warn('WEBHOOK_ALLOW_UNSIGNED=true: webhook signatures are NOT verified; anyone who finds the URL can write stage changes');
   }
-  const processor = createEventProcessor({ db, log, fub, options: config.processing });
-  const app = createWebhookApp({ db, log, systemKey: config.fub.systemKey, onStored: () => processor.wake() });
+  const processor = createEventProcessor({ db, log, fub, options: config.processing, metrics: runtime.metrics });
+  const app = createWebhookApp({ db, log, systemKey: config.fub.systemKey, onStored: () => processor.wake(), metrics: runtime.metrics });
   const server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -5,6 +5,7 @@ import type { ProcessingConfig } from '../../src/shared/config.js';
 import { createFubClient, type FubClient } from '../../src/shared/fub/fub-client.js';
 import { FubRateLimiter } from '../../src/shared/fub/rate-limiter.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
+import { createMetrics, type Metrics } from '../../src/shared/metrics.js';
 import { createWebhookApp } from '../../src/webhook/app.js';
 import { createEventProcessor, type EventProcessor, type EventProcessorOptions } from '../../src/webhook/event-processor.js';
 import { createPoller, type Poller, type PollerOptions } from '../../src/poller/poller.js';
@@ -24,6 +25,7 @@ export interface Harness {
   fub: FubClient;
   limiter: FubRateLimiter;
   processor: EventProcessor;
+  metrics: Metrics;
   app: Koa;
   /** Posts a payload signed as FUB signs it. */
   deliver(payload: unknown, path?: string): Promise<request.Response>;
@@ -40,7 +42,13 @@ export async function createHarness(options: Partial<EventProcessorOptions> = {}
   await sim.start();
   const tdb = await createTestDatabase();
   const log = testLogger();
-  const limiter = new FubRateLimiter();
+  const metrics = createMetrics(tdb.db);
+  const limiter = new FubRateLimiter({
+    onWait: (ms) => {
+      metrics.rateLimitWaits.inc();
+      metrics.rateLimitWaitSeconds.inc(ms / 1000);
+    },
+  });
   const newFub = (): FubClient =>
     createFubClient({
       baseUrl: sim.baseUrl,
@@ -51,12 +59,13 @@ export async function createHarness(options: Partial<EventProcessorOptions> = {}
       log,
       retryBaseDelayMs: 20,
       retryMaxDelayMs: 200,
+      onCall: (status) => metrics.fubCalls.inc({ status }),
     });
   const fub = newFub();
   const newProcessor = (extra: Partial<EventProcessorOptions> = {}): EventProcessor =>
-    createEventProcessor({ db: tdb.db, log, fub, options: { ...TEST_PROCESSING, ...options, ...extra } });
+    createEventProcessor({ db: tdb.db, log, fub, metrics, options: { ...TEST_PROCESSING, ...options, ...extra } });
   const processor = newProcessor();
-  const app = createWebhookApp({ db: tdb.db, log, systemKey: sim.systemKey, onStored: () => processor.wake() });
+  const app = createWebhookApp({ db: tdb.db, log, systemKey: sim.systemKey, onStored: () => processor.wake(), metrics });
   const callback = app.callback();
   return {
     sim,
@@ -65,6 +74,7 @@ export async function createHarness(options: Partial<EventProcessorOptions> = {}
     fub,
     limiter,
     processor,
+    metrics,
     app,
     deliver(payload, path = '/webhooks/fub') {
       const { body, signature } = sim.sign(payload);
@@ -77,6 +87,7 @@ export async function createHarness(options: Partial<EventProcessorOptions> = {}
         db: tdb.db,
         log,
         fub: pollerFub,
+        metrics,
         options: { cron: '*/30 * * * *', overlapMs: 5 * 60_000, duplicateWindowSeconds: 300, ...extra },
       });
       return Object.assign(poller, { fub: pollerFub });

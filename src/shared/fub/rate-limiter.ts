@@ -14,7 +14,13 @@ export class FubRateLimiter {
   waitedMs = 0;
   waits = 0;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly options: { onWait?: (ms: number) => void; now?: () => number } = {},
+  ) {}
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
 
   /** Resolves when one more request may be sent, and counts it as sent. */
   async acquire(): Promise<void> {
@@ -23,6 +29,7 @@ export class FubRateLimiter {
       if (delay <= 0) break;
       this.waits += 1;
       this.waitedMs += delay;
+      this.options.onWait?.(delay);
       await sleep(delay);
     }
     this.sentAt.push(this.now());
