@@ -259,4 +259,44 @@ describe('the poller', function () {
     const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM stage_changes`.execute(h.tdb.db);
     expect(rows[0]!.n).to.equal(1000);
   });
+
+  it('notices when FUB answers sort=-updated in another order (created), and reads every page', async () => {
+    const ids = seedPeople(30_000, 250);
+    // Varied update times, unrelated to creation order.
+    for (const id of ids) h.sim.people.get(id)!.updated = new Date(Date.now() - 48 * HOUR + ((id * 7919) % 250) * 60_000);
+    h.sim.descendingFallsBackToCreated = true;
+    succeeded(await h.newPoller().runOnce({ full: true }));
+    expect((await h.tdb.db.selectFrom('poll_state').select('descending_sort').executeTakeFirstOrThrow()).descending_sort).to.equal(false);
+    await h.tdb.db.updateTable('poll_runs').set({ complete_as_of: new Date(Date.now() - HOUR) }).execute();
+    h.sim.movePerson(30_249, 'ACQ - Qualified', new Date(Date.now() - 60_000)); // created last: on the last page
+    const result = succeeded(await h.newPoller().runOnce());
+    expect(result.counts.pages).to.equal(3);
+    expect(result.counts.changes_inserted).to.equal(1);
+  });
+
+  it('starts the full walk over when FUB refuses the saved cursor, and follows nextLink when next is absent', async () => {
+    seedPeople(40_000, 450);
+    h.sim.onlyNextLink = true;
+    h.sim.latencyMs = 20;
+    const poller = h.newPoller();
+    const running = poller.runOnce({ full: true });
+    while ((await h.tdb.db.selectFrom('poll_state').select('backfill_people_seen').executeTakeFirstOrThrow()).backfill_people_seen < 200) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await poller.stop();
+    expect((await running).status).to.equal('interrupted');
+    const { backfill_cursor: saved } = await h.tdb.db.selectFrom('poll_state').select('backfill_cursor').executeTakeFirstOrThrow();
+    expect(saved).to.be.a('string');
+    let expired = true; // FUB refuses it once; a fresh walk may come by the same position again
+    h.sim.faults.push((req) => {
+      if (!expired || req.query.get('next') !== saved) return undefined;
+      expired = false;
+      return { status: 400, body: { errorMessage: 'Invalid next' } };
+    });
+    const restarted = succeeded(await poller.runOnce());
+    expect(restarted.counts.people_seen).to.equal(450);
+    const { rows } = await sql<{ n: number }>`SELECT count(DISTINCT person_id)::int AS n FROM stage_changes`.execute(h.tdb.db);
+    expect(rows[0]!.n).to.equal(450);
+    expect((await h.tdb.db.selectFrom('poll_state').select('backfill_cursor').executeTakeFirstOrThrow()).backfill_cursor).to.equal(null);
+  });
 });

@@ -116,4 +116,24 @@ describe('stage-recording core', () => {
       { from: 'S', to: 'T', at: at(720).toISOString() },
     ]);
   });
+
+  it("records the poller's report of a return to a stage left minutes ago (the guard looks only at neighbouring rows)", async () => {
+    await record(tdb.db, observation(8, 'A', 0));
+    await record(tdb.db, observation(8, 'B', 60));
+    // The webhook for the return to A was lost; the poll sees A two minutes after it was left.
+    const outcome = await record(tdb.db, { ...observation(8, 'A', 120, 'polling'), nearDuplicateWindowSeconds: 300 });
+    expect(outcome.kind).to.equal('inserted');
+    expect((await historyOf(tdb.db, 8)).map((m) => `${m.from}>${m.to}`)).to.deep.equal(['null>A', 'A>B', 'B>A']);
+    expect((await findPerson(tdb.db, 8))?.stage).to.equal('A');
+  });
+
+  it('lets a poll correct moves that tied on the same second and arrived in the wrong order', async () => {
+    await record(tdb.db, observation(9, 'A', 0));
+    await record(tdb.db, observation(9, 'C', 10)); // FUB: B then C in the same second; C arrived first
+    await record(tdb.db, observation(9, 'B', 10));
+    expect((await findPerson(tdb.db, 9))?.stage).to.equal('B');
+    const outcome = await record(tdb.db, { ...observation(9, 'C', 11, 'polling'), nearDuplicateWindowSeconds: 300 });
+    expect(outcome.kind).to.equal('inserted');
+    expect((await findPerson(tdb.db, 9))?.stage).to.equal('C');
+  });
 });

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Db } from '../shared/db/database.js';
 import type { PollMode } from '../shared/db/schema.js';
-import { toFubPerson, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
+import { FubApiError, toFubPerson, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { findPeople, saveFubStages } from '../shared/stages/people.repository.js';
@@ -53,6 +53,9 @@ export interface Poller {
   /** Stops the schedule and interrupts a running poll after its current page. */
   stop(): Promise<void>;
 }
+
+// People read each way when checking FUB's sort order: enough to judge an order, not a full page.
+const PROBE_SIZE = 25;
 
 // Only one poll at a time across every process sharing the database.
 const POLL_LOCK_KEY = 0x0f0b_9011;
@@ -127,15 +130,16 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
       if (interruptRequested) return false;
       const page = await fetchPage({ sort: '-updated' }, next, counts);
       const people = page.people;
-      // FUB documents `sort=updated`; if it ignores the '-' the page comes oldest first, and the
-      // only safe way on is to read every page (nothing can be skipped by date).
-      if (!ascending && isAscending(people)) {
+      // FUB documents `sort=updated`; if a page is not newest first, the '-' was not honoured and
+      // the only safe way on is to read every page (nothing can be skipped by date).
+      if (!ascending && !isNewestFirst(people)) {
         ascending = true;
         await saveDescendingSort(db, false);
-        runLog.warn('FUB returned people oldest first for sort=-updated; reading every page from now on');
+        runLog.warn('FUB did not sort people newest first for sort=-updated; reading every page from now on');
       }
       await observePage(
         people.filter((p) => p.updated === null || p.updated >= watermark),
+        page.fetchedAt,
         counts,
         runLog,
       );
@@ -153,24 +157,41 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
    */
   async function walkAll(
     runStartedAt: Date,
-    resume: { cursor: string | null; startedAt: Date | null; peopleSeen: number } | null,
+    resumeFrom: { cursor: string | null; startedAt: Date | null; peopleSeen: number } | null,
     counts: PollCounts,
     runLog: Logger,
   ): Promise<Date | undefined> {
-    const startedAt = resume?.startedAt ?? runStartedAt;
+    let resume = resumeFrom;
+    let startedAt = resume?.startedAt ?? runStartedAt;
     let next = resume?.cursor ?? undefined;
     let seenBefore = resume?.peopleSeen ?? 0;
     if (resume) runLog.info({ peopleAlreadySeen: seenBefore }, 'resuming the interrupted full walk');
     else await saveBackfillState(db, { cursor: null, startedAt, peopleSeen: 0 });
     for (;;) {
       if (interruptRequested) return undefined;
-      const page = await fetchPage({ sort: 'created' }, next, counts);
-      await observePage(page.people, counts, runLog);
+      let page: Awaited<ReturnType<typeof fetchPage>>;
+      try {
+        page = await fetchPage({ sort: 'created' }, next, counts);
+      } catch (error) {
+        // A saved cursor FUB no longer accepts (expired) would fail every run: start the walk over.
+        if (!(resume && next === resume.cursor && error instanceof FubApiError && error.status !== undefined && error.status < 500)) throw error;
+        runLog.warn({ err: error }, 'FUB refused the saved cursor; starting the full walk over');
+        next = undefined;
+        seenBefore = 0;
+        resume = null;
+        startedAt = runStartedAt;
+        await saveBackfillState(db, { cursor: null, startedAt, peopleSeen: 0 });
+        continue;
+      }
+      await observePage(page.people, page.fetchedAt, counts, runLog);
       seenBefore += page.people.length;
       report('full', { ...counts, people_seen: seenBefore }, page.total);
       if (!page.next || page.people.length === 0) {
         await saveBackfillState(db, null);
-        if ((await readDescendingSort(db)) === null) await probeDescendingSort(runLog);
+        if ((await readDescendingSort(db)) === null) {
+          // Worth knowing before the first incremental poll, but not worth failing a finished walk.
+          await probeDescendingSort(runLog).catch((error: unknown) => runLog.warn({ err: error }, 'could not check FUB sort order yet'));
+        }
         return startedAt;
       }
       next = page.next;
@@ -179,17 +200,26 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
   }
 
   /**
-   * The docs confirm `sort=updated` but not the '-' for newest first: ask for the first person both
-   * ways (two calls, once per database). The same person both times means the '-' is ignored.
+   * The docs confirm `sort=updated` but not the '-' for newest first: read a page both ways (two
+   * calls, once per database). Honoured when the '-' page is newest first, the other oldest first,
+   * and they start with different people. A 4xx for '-updated' means it is not supported.
    */
   async function probeDescendingSort(runLog: Logger): Promise<boolean | null> {
-    const first = (sort: string) => fub.get<PeoplePage>('/people', { sort, limit: 1, includeTrash: true });
-    const newest = await first('-updated');
-    const oldest = await first('updated');
-    const a = toFubPerson(newest.people?.[0]);
-    const b = toFubPerson(oldest.people?.[0]);
-    if (!a || !b || (newest._metadata?.total ?? 0) < 2) return null;
-    const honoured = a.id !== b.id;
+    const page = (sort: string) => fub.get<PeoplePage>('/people', { sort, limit: PROBE_SIZE, includeTrash: true });
+    let newest: PeoplePage;
+    try {
+      newest = await page('-updated');
+    } catch (error) {
+      if (!(error instanceof FubApiError && error.status !== undefined && error.status >= 400 && error.status < 500)) throw error;
+      await saveDescendingSort(db, false);
+      runLog.warn({ err: error }, 'FUB refused sort=-updated; incremental polls will read every page');
+      return false;
+    }
+    const oldest = await page('updated');
+    const down = (newest.people ?? []).map(toFubPerson).filter((p): p is FubPerson => p !== null);
+    const up = (oldest.people ?? []).map(toFubPerson).filter((p): p is FubPerson => p !== null);
+    if (down.length < 2 || up.length < 2) return null; // too few people to tell yet
+    const honoured = down[0]!.id !== up[0]!.id && isNewestFirst(down) && isNewestFirst([...up].reverse());
     await saveDescendingSort(db, honoured);
     runLog.info({ descendingSort: honoured }, honoured ? 'FUB sorts newest first' : 'FUB ignores sort=-updated; incremental polls will read every page');
     return honoured;
@@ -199,7 +229,9 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     order: { sort: string },
     next: string | undefined,
     counts: PollCounts,
-  ): Promise<{ people: FubPerson[]; next: string | undefined; total: number | undefined }> {
+  ): Promise<{ people: FubPerson[]; next: string | undefined; total: number | undefined; fetchedAt: Date }> {
+    // Taken before asking: no stage FUB reports can be dated later than this.
+    const fetchedAt = new Date();
     const body = await fub.get<PeoplePage>('/people', {
       ...order,
       limit: pageSize,
@@ -208,7 +240,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     });
     counts.pages += 1;
     const people = (body.people ?? []).map(toFubPerson).filter((p): p is FubPerson => p !== null);
-    return { people, next: body._metadata?.next ?? undefined, total: body._metadata?.total };
+    return { people, next: nextCursor(body), total: body._metadata?.total, fetchedAt };
   }
 
   /**
@@ -216,10 +248,9 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
    * people whose stage or details differ go through the locked path. A full walk over an
    * unchanged account costs one query per page.
    */
-  async function observePage(people: FubPerson[], counts: PollCounts, runLog: Logger): Promise<void> {
+  async function observePage(people: FubPerson[], now: Date, counts: PollCounts, runLog: Logger): Promise<void> {
     counts.people_seen += people.length;
     const known = new Map((await findPeople(db, people.map((p) => p.id))).map((row) => [row.person_id, row]));
-    const now = new Date();
     const firstSightings: StageObservation[] = [];
     const differing: { obs: StageObservation; stageDiffers: boolean }[] = [];
     for (const person of people) {
@@ -312,8 +343,20 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
   return poller;
 }
 
-function isAscending(people: FubPerson[]): boolean {
-  const first = people[0]?.updated;
-  const last = people[people.length - 1]?.updated;
-  return first != null && last != null && first < last;
+/** Every person updated no later than the one before (people without a date are not judged). */
+function isNewestFirst(people: FubPerson[]): boolean {
+  const dates = people.map((p) => p.updated).filter((d): d is Date => d !== null);
+  return dates.every((d, i) => i === 0 || d <= dates[i - 1]!);
+}
+
+/** `_metadata.next`, or the `next` parameter of `_metadata.nextLink` when only the link is given. */
+function nextCursor(body: PeoplePage): string | undefined {
+  if (body._metadata?.next) return body._metadata.next;
+  const link = body._metadata?.nextLink;
+  if (!link) return undefined;
+  try {
+    return new URL(link).searchParams.get('next') ?? undefined;
+  } catch {
+    return undefined;
+  }
 }

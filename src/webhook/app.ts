@@ -116,7 +116,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
   for (const path of WEBHOOK_PATHS) router.post(path, receive);
 
   router.get('/health', async (ctx) => {
-    const report = await checkHealth(db, { signatureVerification: systemKey !== undefined });
+    const report = await checkHealth(db, { signatureVerification: systemKey !== undefined, log });
     ctx.status = report.database === 'ok' ? 200 : 503;
     ctx.body = report;
   });

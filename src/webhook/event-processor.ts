@@ -8,7 +8,7 @@ import type { Metrics } from '../shared/metrics.js';
 import { recordObservation } from '../shared/stages/record-observation.js';
 import type { StageObservation } from '../shared/stages/record-stage.js';
 import { planEvent, type EventPlan } from './plan-event.js';
-import { claimDueEvents, expireLeases, finishEvent, releaseEvents } from './webhook-events.repository.js';
+import { claimDueEvents, expireLeases, extendLease, finishEvent, releaseEvents } from './webhook-events.repository.js';
 
 export interface EventProcessorOptions extends ProcessingConfig {
   /** Events claimed per round; their people are fetched together (100 per FUB call). */
@@ -56,18 +56,27 @@ export function createEventProcessor(deps: {
       const expired = await expireLeases(db, options.maxAttempts);
       if (expired > 0) log.warn({ expired }, 'took back events whose worker stopped mid-way');
     }
-    const rows = await claimDueEvents(db, { workerId, limit: batchSize, leaseSeconds: options.leaseSeconds });
+    const claim = `${workerId}/${randomUUID()}`;
+    const rows = await claimDueEvents(db, { claimToken: claim, limit: batchSize, leaseSeconds: options.leaseSeconds });
     if (rows.length === 0) return 0;
-    const plans = rows.map((row) => ({ row, plan: planEvent(row) }));
-    const fetched = await fetchPeople(plans);
-    for (let i = 0; i < plans.length; i++) {
-      if (stopping) {
-        await releaseEvents(db, plans.slice(i).map((p) => p.row.id), workerId);
-        log.info({ released: plans.length - i }, 'released unstarted events for shutdown');
-        break;
+    // Renew the lease while the batch runs: FUB may keep us waiting (Retry-After) past it.
+    const heartbeat = setInterval(() => {
+      extendLease(db, claim, options.leaseSeconds).catch((error: unknown) => log.warn({ err: error }, 'could not renew lease'));
+    }, Math.max(1000, (options.leaseSeconds * 1000) / 3));
+    try {
+      const plans = rows.map((row) => ({ row, plan: planEvent(row) }));
+      const fetched = await fetchPeople(plans);
+      for (let i = 0; i < plans.length; i++) {
+        if (stopping) {
+          await releaseEvents(db, plans.slice(i).map((p) => p.row.id), claim);
+          log.info({ released: plans.length - i }, 'released unstarted events for shutdown');
+          break;
+        }
+        const { row, plan } = plans[i]!;
+        await processEvent(row, plan, fetched.get(row.id), claim);
       }
-      const { row, plan } = plans[i]!;
-      await processEvent(row, plan, fetched.get(row.id));
+    } finally {
+      clearInterval(heartbeat);
     }
     return rows.length;
   }
@@ -97,11 +106,11 @@ export function createEventProcessor(deps: {
     return results;
   }
 
-  async function processEvent(row: WebhookEventRow, plan: EventPlan, fetched: FetchResult | undefined): Promise<void> {
+  async function processEvent(row: WebhookEventRow, plan: EventPlan, fetched: FetchResult | undefined, claim: string): Promise<void> {
     const eventLog = log.child({ eventId: row.event_id, event: row.event, personIds: row.resource_ids, attempt: row.attempts });
     try {
       if (plan.kind === 'ignore') {
-        await finishEvent(db, row.id, workerId, { status: 'ignored', reason: plan.reason });
+        await finish(row, claim, { status: 'ignored', reason: plan.reason }, eventLog);
         eventLog.info({ outcome: 'ignored', reason: plan.reason }, 'webhook event ignored');
         return;
       }
@@ -137,15 +146,21 @@ export function createEventProcessor(deps: {
       }
       for (const obs of observations) await recordObservation(db, eventLog, obs);
       if (missing.length > 0) throw new PersonNotFoundError(`person ${missing.join(', ')} not found in FUB yet`);
-      await finishEvent(db, row.id, workerId, { status: 'completed' });
+      await finish(row, claim, { status: 'completed' }, eventLog);
       deps.metrics?.processingLagSeconds.observe((Date.now() - row.received_at.getTime()) / 1000);
       eventLog.info({ outcome: 'completed', observations: observations.length }, 'webhook event processed');
     } catch (error) {
-      await failEvent(row, error as Error, eventLog);
+      await failEvent(row, claim, error as Error, eventLog);
     }
   }
 
-  async function failEvent(row: WebhookEventRow, error: Error, eventLog: Logger): Promise<void> {
+  async function finish(row: WebhookEventRow, claim: string, result: Parameters<typeof finishEvent>[3], eventLog: Logger): Promise<void> {
+    if (!(await finishEvent(db, row.id, claim, result))) {
+      eventLog.warn({ intended: result.status }, 'lease lost: another worker re-claimed this event; leaving it to them');
+    }
+  }
+
+  async function failEvent(row: WebhookEventRow, claim: string, error: Error, eventLog: Logger): Promise<void> {
     const message = error.message || String(error);
     if (row.attempts >= options.maxAttempts) {
       // A person FUB never shows (deleted) is not an error to replay: keep it visible as ignored.
@@ -153,12 +168,12 @@ export function createEventProcessor(deps: {
         error instanceof PersonNotFoundError
           ? ({ status: 'ignored', reason: `${message} after ${row.attempts} attempts` } as const)
           : ({ status: 'dead', error: message } as const);
-      await finishEvent(db, row.id, workerId, result).catch((e: unknown) => eventLog.error({ err: e }, 'could not record failure'));
+      await finish(row, claim, result, eventLog).catch((e: unknown) => eventLog.error({ err: e }, 'could not record failure'));
       eventLog.error({ outcome: result.status, error: message }, 'webhook event gave up');
       return;
     }
     const retryAt = new Date(Date.now() + backoff(row.attempts, options.retryBaseSeconds * 1000, 3_600_000));
-    await finishEvent(db, row.id, workerId, { status: 'failed', error: message, retryAt }).catch((e: unknown) =>
+    await finish(row, claim, { status: 'failed', error: message, retryAt }, eventLog).catch((e: unknown) =>
       eventLog.error({ err: e }, 'could not record failure'),
     );
     eventLog.warn({ outcome: 'failed', error: message, retryAt }, 'webhook event failed; will retry');

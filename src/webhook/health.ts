@@ -1,4 +1,5 @@
 import type { Db } from '../shared/db/database.js';
+import type { Logger } from '../shared/logger.js';
 import { readHealthCounters, type HealthCounters } from './health.repository.js';
 
 /** A backlog older than this means processing is stuck (FUB down for long, or no worker running). */
@@ -8,12 +9,14 @@ export type HealthReport =
   | ({ healthy: boolean; database: 'ok'; success_rate: number; signature_verification: boolean; problems: string[] } & HealthCounters)
   | { healthy: false; database: 'unreachable'; error: string };
 
-export async function checkHealth(db: Db, opts: { signatureVerification: boolean }): Promise<HealthReport> {
+export async function checkHealth(db: Db, opts: { signatureVerification: boolean; log: Logger }): Promise<HealthReport> {
   let counters: HealthCounters;
   try {
     counters = await readHealthCounters(db);
   } catch (error) {
-    return { healthy: false, database: 'unreachable', error: (error as Error).message };
+    // The details (host names, users) go to the log, not to whoever asks /health.
+    opts.log.warn({ err: error }, 'health: database unreachable');
+    return { healthy: false, database: 'unreachable', error: 'the database did not answer' };
   }
   const finished = counters.webhooks_processed + counters.webhooks_ignored + counters.dead_letter + counters.webhooks_failed;
   const successRate = finished === 0 ? 100 : ((counters.webhooks_processed + counters.webhooks_ignored) / finished) * 100;

@@ -49,12 +49,12 @@ function cleanText(value: unknown): string | null {
 
 function toResourceIds(value: unknown): number[] {
   if (!Array.isArray(value)) return [];
-  const ids: number[] = [];
+  const ids = new Set<number>();
   for (const item of value) {
     const id = typeof item === 'string' && /^\d+$/.test(item) ? Number(item) : item;
-    if (typeof id === 'number' && Number.isSafeInteger(id) && id > 0 && !ids.includes(id)) ids.push(id);
+    if (typeof id === 'number' && Number.isSafeInteger(id) && id > 0) ids.add(id);
   }
-  return ids;
+  return [...ids];
 }
 
 function toDate(value: unknown): Date | null {

@@ -51,16 +51,17 @@ export async function storeDelivery(
 }
 
 /**
- * Claims up to `limit` due events for `workerId` (attempts + 1, leased for `leaseSeconds`).
+ * Claims up to `limit` due events under `claimToken` (attempts + 1, leased for `leaseSeconds`).
  * SKIP LOCKED lets several workers and replicas claim side by side without taking the same row.
+ * The token is unique per claim, so a worker whose lease ran out cannot finish a row someone re-claimed.
  */
 export async function claimDueEvents(
   db: Db,
-  claim: { workerId: string; limit: number; leaseSeconds: number },
+  claim: { claimToken: string; limit: number; leaseSeconds: number },
 ): Promise<WebhookEventRow[]> {
   const { rows } = await sql<WebhookEventRow>`
     UPDATE webhook_events AS e
-    SET status = 'processing', attempts = e.attempts + 1, locked_by = ${claim.workerId},
+    SET status = 'processing', attempts = e.attempts + 1, locked_by = ${claim.claimToken},
         locked_until = now() + make_interval(secs => ${claim.leaseSeconds})
     FROM (
       SELECT id FROM webhook_events
@@ -75,11 +76,18 @@ export async function claimDueEvents(
   return rows.sort((a, b) => a.id - b.id);
 }
 
+/** Keeps a claim's lease alive while its work (FUB fetches, rate-limit waits) goes on. */
+export async function extendLease(db: Db, claimToken: string, leaseSeconds: number): Promise<void> {
+  await sql`
+    UPDATE webhook_events SET locked_until = now() + make_interval(secs => ${leaseSeconds})
+    WHERE locked_by = ${claimToken} AND status = 'processing'`.execute(db);
+}
+
 /** Finishes a claimed event; false when the lease was lost (another worker took it back). */
 export async function finishEvent(
   db: Db,
   id: number,
-  workerId: string,
+  claimToken: string,
   result:
     | { status: 'completed' }
     | { status: 'ignored'; reason: string }
@@ -97,20 +105,20 @@ export async function finishEvent(
       ...(result.status === 'failed' ? { next_attempt_at: result.retryAt } : {}),
     })
     .where('id', '=', id)
-    .where('locked_by', '=', workerId)
+    .where('locked_by', '=', claimToken)
     .where('status', '=', 'processing')
     .executeTakeFirst();
   return done.numUpdatedRows > 0n;
 }
 
 /** Hands claimed but unstarted events back (shutdown); the attempt does not count. */
-export async function releaseEvents(db: Db, ids: number[], workerId: string): Promise<void> {
+export async function releaseEvents(db: Db, ids: number[], claimToken: string): Promise<void> {
   if (ids.length === 0) return;
   await db
     .updateTable('webhook_events')
     .set((eb) => ({ status: 'received', attempts: eb('attempts', '-', 1), locked_by: null, locked_until: null }))
     .where('id', 'in', ids)
-    .where('locked_by', '=', workerId)
+    .where('locked_by', '=', claimToken)
     .where('status', '=', 'processing')
     .execute();
 }

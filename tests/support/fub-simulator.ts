@@ -73,6 +73,10 @@ export class FubSimulator {
   latencyMs = 0;
   /** Behave as if FUB ignored the '-' of `sort=-updated` (the order the docs do not confirm). */
   ignoreDescending = false;
+  /** Behave as if FUB did not know `-updated` at all and fell back to its default order (created). */
+  descendingFallsBackToCreated = false;
+  /** Give only `_metadata.nextLink`, no `next`. */
+  onlyNextLink = false;
   private server: Server | undefined;
   baseUrl = '';
 
@@ -98,6 +102,8 @@ export class FubSimulator {
     this.faults.length = 0;
     this.enforceRateLimit = false;
     this.ignoreDescending = false;
+    this.descendingFallsBackToCreated = false;
+    this.onlyNextLink = false;
     this.latencyMs = 0;
   }
 
@@ -195,7 +201,8 @@ export class FubSimulator {
       const wanted = new Set(ids.split(',').map(Number));
       people = people.filter((p) => wanted.has(p.id));
     }
-    const sortParam = req.query.get('sort') ?? 'created';
+    const asked = req.query.get('sort') ?? 'created';
+    const sortParam = this.descendingFallsBackToCreated && asked === '-updated' ? 'created' : asked;
     const descending = sortParam.startsWith('-') && !this.ignoreDescending;
     const key = sortParam.replace(/^-/, '') as SortKey;
     if (!['created', 'updated', 'id'].includes(key)) return { status: 400, body: { errorMessage: `bad sort ${sortParam}` } };
@@ -220,7 +227,7 @@ export class FubSimulator {
           offset,
           limit,
           total,
-          next: cursor,
+          next: this.onlyNextLink ? undefined : cursor,
           nextLink: cursor ? `${this.baseUrl}/people?sort=${sortParam}&limit=${limit}&next=${cursor}` : null,
         },
         people: page.map(toJson),

@@ -111,7 +111,8 @@ export function createFubClient(options: FubClientOptions): FubClient {
       options.limiter.observe(response.headers as Record<string, unknown>);
       if (response.status >= 200 && response.status < 300) return response;
       if (response.status === 429) {
-        const waitMs = retryAfterMs(response.headers['retry-after']) ?? 10_000;
+        // At least a second: a missing or zero Retry-After must not turn into a burst of retries.
+        const waitMs = Math.max(1000, retryAfterMs(response.headers['retry-after']) ?? 10_000);
         options.limiter.blockFor(waitMs);
         if (++rateLimited > max429Retries) throw new FubApiError(`FUB ${path} still rate limited after ${rateLimited} waits`, 429);
         log.warn({ path, waitMs }, 'FUB rate limit reached (429); waiting Retry-After');

@@ -7,7 +7,9 @@ const WINDOW_MARGIN_MS = 150;
  */
 export class FubRateLimiter {
   private blockedUntil = 0;
-  private limit: number | undefined;
+  // FUB's budget without a system key, until its headers tell the real one: a restart with a backlog
+  // must not fire everything before the first answer arrives.
+  private limit: number | undefined = 125;
   private windowMs = 10_000;
   private readonly sentAt: number[] = [];
   /** Total milliseconds callers spent waiting; exposed for logs and metrics. */

@@ -56,10 +56,7 @@ export async function recordStageObservation(trx: Trx, obs: StageObservation): P
   const before = await findChangeAtOrBefore(trx, obs.personId, obs.observedAt);
   let outcome: RecordOutcome;
   const guarded = obs.nearDuplicateWindowSeconds !== undefined;
-  if (guarded && person.stage === obs.stage) {
-    // The poller's question: does FUB's current stage differ from the one we know? It does not.
-    outcome = { kind: 'unchanged' };
-  } else if (before?.stage_to === obs.stage) {
+  if (before?.stage_to === obs.stage) {
     // Still in that stage: remember how late we saw it, in case an earlier move arrives late.
     if (before.confirmed_at < obs.observedAt) await updateStageChange(trx, before.id, { confirmed_at: obs.observedAt });
     outcome = { kind: 'unchanged' };

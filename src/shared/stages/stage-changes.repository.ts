@@ -45,26 +45,35 @@ export function insertStageChange(trx: Trx, change: NewStageChange): Promise<Sta
 
 /**
  * The poller's guarded insert: `INSERT … SELECT … WHERE NOT EXISTS` a row for the same person and
- * stage within ±`windowSeconds` of this one. Returns undefined when such a row exists.
+ * stage within ±`windowSeconds` of this one — a row next to this moment in the history, that is,
+ * with no other stage between them (else the person left and came back, a real change).
+ * Returns undefined when such a row exists.
  */
 export async function insertStageChangeUnlessNear(
   trx: Trx,
   change: NewStageChange & { confirmed_at: Date },
   windowSeconds: number,
 ): Promise<StageChangeRow | undefined> {
+  const at = sql`${change.changed_at}::timestamptz`;
   const { rows } = await sql<StageChangeRow>`
     INSERT INTO stage_changes (person_id, first_name, last_name, stage_from, stage_to, changed_at, confirmed_at,
                                received_at, source, event_id, assigned_user_id, assigned_user_name)
     SELECT ${change.person_id}::bigint, ${change.first_name ?? null}::text, ${change.last_name ?? null}::text,
-           ${change.stage_from ?? null}::text, ${change.stage_to}::text, ${change.changed_at}::timestamptz,
+           ${change.stage_from ?? null}::text, ${change.stage_to}::text, ${at},
            ${change.confirmed_at}::timestamptz, ${change.received_at}::timestamptz, ${change.source}::text,
            ${change.event_id ?? null}::text, ${change.assigned_user_id ?? null}::bigint, ${change.assigned_user_name ?? null}::text
     WHERE NOT EXISTS (
-      SELECT 1 FROM stage_changes
-      WHERE person_id = ${change.person_id}::bigint
-        AND stage_to = ${change.stage_to}::text
-        AND changed_at BETWEEN ${change.changed_at}::timestamptz - make_interval(secs => ${windowSeconds})
-                           AND ${change.changed_at}::timestamptz + make_interval(secs => ${windowSeconds})
+      SELECT 1 FROM stage_changes s
+      WHERE s.person_id = ${change.person_id}::bigint
+        AND s.stage_to = ${change.stage_to}::text
+        AND s.changed_at BETWEEN ${at} - make_interval(secs => ${windowSeconds}) AND ${at} + make_interval(secs => ${windowSeconds})
+        AND NOT EXISTS (
+          SELECT 1 FROM stage_changes m
+          WHERE m.person_id = s.person_id AND m.stage_to <> s.stage_to
+            AND CASE WHEN s.changed_at <= ${at}
+                     THEN (m.changed_at, m.id) > (s.changed_at, s.id) AND m.changed_at <= ${at}
+                     ELSE (m.changed_at, m.id) < (s.changed_at, s.id) AND m.changed_at > ${at} END
+        )
     )
     RETURNING *`.execute(trx);
   return rows[0];
