@@ -7,7 +7,7 @@ import { FubRateLimiter } from '../src/shared/fub/rate-limiter.js';
 import { FubSimulator } from './support/fub-simulator.js';
 import { testLogger } from './support/harness.js';
 import { historyOf } from './support/history.js';
-import { runEntrypoint } from './support/run-entrypoint.js';
+import { runEntrypoint, serviceEnv } from './support/run-entrypoint.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 describe('the operator CLI (npm run cli -- …)', function () {
@@ -21,13 +21,7 @@ describe('the operator CLI (npm run cli -- …)', function () {
   before(async () => {
     await sim.start();
     tdb = await createTestDatabase();
-    env = {
-      DATABASE_URL: tdb.url,
-      FUB_API_KEY: sim.apiKey,
-      FUB_SYSTEM: sim.system,
-      FUB_SYSTEM_KEY: sim.systemKey,
-      FUB_API_BASE_URL: sim.baseUrl,
-    };
+    env = serviceEnv(sim, tdb.url);
   });
   beforeEach(async () => {
     sim.reset();

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { sql } from 'kysely';
 import { FubSimulator, type WebhookEnvelope } from './support/fub-simulator.js';
 import { pendingEvents } from './support/history.js';
+import { serviceEnv } from './support/run-entrypoint.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { waitFor } from './support/wait.js';
 
@@ -46,12 +47,8 @@ describe('a webhook server killed with SIGKILL mid-burst', function () {
   async function startServer(): Promise<ChildProcess> {
     const proc = spawn(process.execPath, ['--import', 'tsx', 'src/webhook/main.ts'], {
       env: {
-        ...process.env,
-        DATABASE_URL: tdb.url,
-        FUB_API_KEY: sim.apiKey,
-        FUB_SYSTEM: sim.system,
-        FUB_SYSTEM_KEY: sim.systemKey,
-        FUB_API_BASE_URL: sim.baseUrl,
+        PATH: process.env.PATH ?? '',
+        ...serviceEnv(sim, tdb.url),
         PORT: String(port),
         LOG_LEVEL: 'warn',
         PROCESSING_LEASE_SECONDS: '2',

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { expect } from 'chai';
 import { waitFor } from './support/wait.js';
 import { FubSimulator } from './support/fub-simulator.js';
-import { runEntrypoint } from './support/run-entrypoint.js';
+import { runEntrypoint, serviceEnv } from './support/run-entrypoint.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 describe('npm run poller -- --once', function () {
@@ -13,14 +13,7 @@ describe('npm run poller -- --once', function () {
   before(async () => {
     await sim.start();
     tdb = await createTestDatabase();
-    env = {
-      DATABASE_URL: tdb.url,
-      FUB_API_KEY: sim.apiKey,
-      FUB_SYSTEM: sim.system,
-      FUB_SYSTEM_KEY: sim.systemKey,
-      FUB_API_BASE_URL: sim.baseUrl,
-      LOG_LEVEL: 'warn',
-    };
+    env = { ...serviceEnv(sim, tdb.url), LOG_LEVEL: 'warn' };
   });
   after(async () => {
     await sim.stop();

@@ -4,6 +4,7 @@ import type { PollResult } from '../src/poller/poller.js';
 import type { SimRequest } from './support/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 import { historyOf } from './support/history.js';
+import { waitFor } from './support/wait.js';
 
 const HOUR = 3_600_000;
 
@@ -48,6 +49,10 @@ describe('the poller', function () {
       SELECT count(*)::int AS n FROM (
         SELECT person_id, stage_to, stage_from FROM stage_changes GROUP BY 1, 2, 3 HAVING count(*) > 1) d`.execute(h.tdb.db);
     expect(dupes[0]!.n, 'moves recorded twice').to.equal(0);
+  }
+
+  async function backfillSeen(): Promise<number> {
+    return (await h.tdb.db.selectFrom('poll_state').select('backfill_people_seen').executeTakeFirstOrThrow()).backfill_people_seen;
   }
 
   type FinishedPoll = Exclude<PollResult, { status: 'skipped' }>;
@@ -242,16 +247,14 @@ describe('the poller', function () {
 
   it('stops after the current page when told to, and the next poll resumes the walk', async () => {
     seedPeople(20_000, 1000);
-    h.sim.latencyMs = 30;
+    h.sim.latencyMs = 80;
     const poller = h.newPoller();
     const running = poller.runOnce({ full: true });
-    while ((await h.tdb.db.selectFrom('poll_state').select('backfill_people_seen').executeTakeFirstOrThrow()).backfill_people_seen < 300) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor('300 people walked', async () => (await backfillSeen()) >= 300);
     await poller.stop();
     const stopped = await running;
     expect(stopped.status).to.equal('interrupted');
-    const seen = (await h.tdb.db.selectFrom('poll_state').select('backfill_people_seen').executeTakeFirstOrThrow()).backfill_people_seen;
+    const seen = await backfillSeen();
     expect(seen).to.be.within(300, 900);
     const resumed = succeeded(await poller.runOnce());
     expect(resumed.mode).to.equal('full');
@@ -277,12 +280,10 @@ describe('the poller', function () {
   it('starts the full walk over when FUB refuses the saved cursor, and follows nextLink when next is absent', async () => {
     seedPeople(40_000, 450);
     h.sim.onlyNextLink = true;
-    h.sim.latencyMs = 20;
+    h.sim.latencyMs = 100;
     const poller = h.newPoller();
     const running = poller.runOnce({ full: true });
-    while ((await h.tdb.db.selectFrom('poll_state').select('backfill_people_seen').executeTakeFirstOrThrow()).backfill_people_seen < 200) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitFor('200 people walked', async () => (await backfillSeen()) >= 200);
     await poller.stop();
     expect((await running).status).to.equal('interrupted');
     const { backfill_cursor: saved } = await h.tdb.db.selectFrom('poll_state').select('backfill_cursor').executeTakeFirstOrThrow();

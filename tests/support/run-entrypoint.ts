@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { FubSimulator } from './fub-simulator.js';
 
 export interface Finished {
   code: number | null;
@@ -21,4 +22,15 @@ export function runEntrypoint(entry: string, args: string[], env: Record<string,
     child.once('error', reject);
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** The environment an entrypoint needs to run against a test database and the FUB simulator. */
+export function serviceEnv(sim: FubSimulator, databaseUrl: string): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    FUB_API_KEY: sim.apiKey,
+    FUB_SYSTEM: sim.system,
+    FUB_SYSTEM_KEY: sim.systemKey,
+    FUB_API_BASE_URL: sim.baseUrl,
+  };
 }
