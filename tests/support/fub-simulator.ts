@@ -40,6 +40,8 @@ export interface SimResponse {
   body?: unknown;
   /** Milliseconds to wait before answering. */
   delayMs?: number;
+  /** Cut the connection instead of answering (a reset). */
+  reset?: boolean;
 }
 
 export type Fault = (req: SimRequest) => SimResponse | undefined;
@@ -174,6 +176,10 @@ export class FubSimulator {
     answer ??= this.rateLimited(request) ?? this.authFailure(request) ?? this.route(request);
     const delay = (answer.delayMs ?? 0) + this.latencyMs;
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    if (answer.reset) {
+      req.socket.destroy();
+      return;
+    }
     if (res.destroyed) return;
     const used = this.requests.filter((r) => r.at > Date.now() - this.rateLimit.windowSeconds * 1000).length;
     res.writeHead(answer.status, {

@@ -37,7 +37,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(options: Partial<EventProcessorOptions> = {}): Promise<Harness> {
+export async function createHarness(
+  options: Partial<EventProcessorOptions> = {},
+  fubOptions: Partial<Parameters<typeof createFubClient>[0]> = {},
+): Promise<Harness> {
   const sim = new FubSimulator();
   await sim.start();
   const tdb = await createTestDatabase();
@@ -60,6 +63,7 @@ export async function createHarness(options: Partial<EventProcessorOptions> = {}
       retryBaseDelayMs: 20,
       retryMaxDelayMs: 200,
       onCall: (status) => metrics.fubCalls.inc({ status }),
+      ...fubOptions,
     });
   const fub = newFub();
   const newProcessor = (extra: Partial<EventProcessorOptions> = {}): EventProcessor =>
