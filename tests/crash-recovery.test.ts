@@ -1,23 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
 import { sql } from 'kysely';
 import { FubSimulator, type WebhookEnvelope } from './support/fub-simulator.js';
 import { pendingEvents } from './support/history.js';
-import { serviceEnv } from './support/run-entrypoint.js';
+import { freePort, postWebhook, startWebhookProcess, stopProcess } from './support/webhook-server-process.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { waitFor } from './support/wait.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('a webhook server killed with SIGKILL mid-burst', function () {
   this.timeout(120_000);
@@ -32,39 +20,15 @@ describe('a webhook server killed with SIGKILL mid-burst', function () {
     port = await freePort();
   });
   afterEach(async () => {
-    const proc = child;
+    await stopProcess(child);
     child = undefined;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGKILL');
-    await exited;
   });
   after(async () => {
     await sim.stop();
     await tdb.destroy();
   });
 
-  async function startServer(): Promise<ChildProcess> {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/webhook/main.ts'], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        ...serviceEnv(sim, tdb.url),
-        PORT: String(port),
-        LOG_LEVEL: 'warn',
-        PROCESSING_LEASE_SECONDS: '2',
-        PROCESSING_SWEEP_MS: '200',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    await waitFor('the server to answer /health', async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${port}/health`)).status === 200;
-      } catch {
-        return false;
-      }
-    });
-    return proc;
-  }
+  const startServer = (): Promise<ChildProcess> => startWebhookProcess(sim, tdb.url, port);
 
   /** Sends each webhook once; returns the ids the server acknowledged with a 2xx. */
   async function send(hooks: WebhookEnvelope[], onAck: () => void): Promise<Set<string>> {
@@ -74,19 +38,11 @@ describe('a webhook server killed with SIGKILL mid-burst', function () {
       Array.from({ length: 20 }, async () => {
         while (next < hooks.length) {
           const hook = hooks[next++]!;
-          const { body, signature } = sim.sign(hook);
-          try {
-            const res = await fetch(`http://127.0.0.1:${port}/webhooks/fub`, {
-              method: 'POST',
-              headers: { 'Content-Type': 'application/json', 'FUB-Signature': signature },
-              body,
-            });
-            if (res.ok) {
-              acked.add(hook.eventId);
-              onAck();
-            }
-          } catch {
-            // Connection refused or reset: not acknowledged, FUB will deliver it again.
+          // Anything but a 2xx (refused, reset) is not acknowledged: FUB will deliver it again.
+          const status = await postWebhook(sim, port, hook);
+          if (status >= 200 && status < 300) {
+            acked.add(hook.eventId);
+            onAck();
           }
         }
       }),

@@ -36,7 +36,9 @@ export function createDb(connectionString: string, options: DbOptions = {}): Db 
     application_name: options.applicationName ?? 'fub-collector',
     types,
   });
-  // An idle client losing its server (restart, failover) must not crash the process.
+  // A client losing its server (restart, failover) must not crash the process: idle ones report on
+  // the pool, checked-out ones on themselves. The query that needed it fails and is retried by its caller.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
