@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { storeDelivery } from '../src/webhook/webhook-events.repository.js';
+import { storeDeliveries } from '../src/webhook/webhook-events.repository.js';
 import { toInboxEvents } from '../src/webhook/parse-webhook.js';
 import { createEventProcessor } from '../src/webhook/event-processor.js';
 import { createFubClient } from '../src/shared/fub/fub-client.js';
@@ -86,11 +86,11 @@ describe('the operator CLI (npm run cli -- …)', function () {
   it('events list shows dead events, and events replay records the stage change they carried', async () => {
     sim.addPerson(42, 'Lead', new Date('2026-11-20T10:00:00Z'));
     sim.movePerson(42, 'ACQ - Offers Made', new Date('2026-11-20T11:00:00Z'));
-    await storeDelivery(tdb.db, {
+    await storeDeliveries(tdb.db, [{
       path: '/webhooks/fub',
       rawBody: '{}',
       events: toInboxEvents({ eventId: 'dead-1', event: 'peopleUpdated', eventCreated: '2026-11-20T11:00:00Z', resourceIds: [42] }),
-    });
+    }]);
     // FUB was failing while the event was processed, so it was dead-lettered.
     sim.faults.push(() => ({ status: 500, body: {} }));
     const fub = createFubClient({ baseUrl: sim.baseUrl, apiKey: sim.apiKey, system: sim.system, systemKey: sim.systemKey, limiter: new FubRateLimiter(), log: testLogger(), maxRetries: 0 });
@@ -118,7 +118,7 @@ describe('the operator CLI (npm run cli -- …)', function () {
     sim.addPerson(1, 'Lead');
     expect((await cli(['poll', '--once'])).code).to.equal(0);
     for (const event of ['peopleStageUpdated', 'peopleUpdated', 'peopleCreated']) {
-      await storeDelivery(tdb.db, { path: '/webhooks/fub', rawBody: '{}', events: toInboxEvents({ eventId: event, event, resourceIds: [1] }) });
+      await storeDeliveries(tdb.db, [{ path: '/webhooks/fub', rawBody: '{}', events: toInboxEvents({ eventId: event, event, resourceIds: [1] }) }]);
     }
     await tdb.db.updateTable('webhook_events').set({ status: 'completed' }).execute();
     const healthy = await cli(['report']);

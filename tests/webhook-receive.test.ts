@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
+import { sql } from 'kysely';
 import { createDb } from '../src/shared/db/database.js';
 import { createWebhookApp, MAX_BODY_BYTES } from '../src/webhook/app.js';
 import { createHarness, testLogger, type Harness } from './support/harness.js';
@@ -188,5 +189,21 @@ describe('receiving webhooks', () => {
     expect(new Date(res.body.last_successful_poll_at).getTime()).to.be.closeTo(Date.now(), 60_000);
     expect(res.body.stage_changes_total).to.equal(1);
     expect(res.body.stage_changes_captured).to.equal(0); // that row came from polling, not a webhook
+  });
+
+  it('writes a burst of concurrent deliveries in a few statements, each answered only once stored', async () => {
+    const hooks = Array.from({ length: 60 }, (_, i) => envelope({ eventId: `burst-${i}`, resourceIds: [i + 1] }));
+    // The same event twice in the burst (FUB redelivering while the first is in flight).
+    const answers = await Promise.all([...hooks, hooks[0]].map((hook) => h.deliver(hook)));
+    expect(answers.every((r) => r.status === 200)).to.equal(true);
+    expect(answers.reduce((n, r) => n + (r.body as { stored: number }).stored, 0)).to.equal(60);
+    expect(await inboxCount()).to.equal(60);
+    // One statement shares one transaction timestamp: fewer distinct times than deliveries.
+    const { rows } = await sql<{ statements: number; deliveries: number; duplicates: number }>`
+      SELECT count(DISTINCT received_at)::int AS statements, count(*)::int AS deliveries, sum(duplicate_count)::int AS duplicates
+      FROM webhook_deliveries`.execute(h.tdb.db);
+    expect(rows[0]!.deliveries).to.equal(61);
+    expect(rows[0]!.duplicates).to.equal(1);
+    expect(rows[0]!.statements).to.be.below(61);
   });
 });

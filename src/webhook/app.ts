@@ -7,7 +7,7 @@ import { checkHealth } from './health.js';
 import { toInboxEvents } from './parse-webhook.js';
 import type { Metrics, WebhookOutcome } from '../shared/metrics.js';
 import { isValidSignature } from './verify-signature.js';
-import { storeDelivery } from './webhook-events.repository.js';
+import { createInboxWriter } from './inbox-writer.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** Where FUB should point; the second is the path registrations of the old system use. */
@@ -37,6 +37,7 @@ class HttpError extends Error {
 export function createWebhookApp(deps: WebhookAppDeps): Koa {
   const { db, systemKey } = deps;
   const log = deps.log.child({ component: 'webhook' });
+  const inbox = createInboxWriter(db);
   const app = new Koa();
   app.proxy = true;
   const router = new Router();
@@ -88,7 +89,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
     const events = toInboxEvents(body);
     let stored;
     try {
-      stored = await storeDelivery(db, { path: ctx.path, rawBody: rawBody.toString('utf8'), events });
+      stored = await inbox.store({ path: ctx.path, rawBody: rawBody.toString('utf8'), events });
     } catch (error) {
       // Never 2xx for something not stored: FUB retries a 503.
       log.error({ outcome: 'unavailable', err: error, eventIds: events.map((e) => e.eventId) }, 'webhook not stored: database unavailable');

@@ -10,44 +10,50 @@ export interface StoredDelivery {
   inserted: Set<string>;
 }
 
+export interface NewDelivery {
+  path: string;
+  rawBody: string;
+  events: InboxEvent[];
+}
+
 /**
- * Stores a delivery and its events in one statement (so one round trip, atomic without a
- * transaction). Events already in the inbox are left alone and counted as duplicates.
+ * Stores deliveries and their events in one statement (one round trip and one commit for a whole
+ * batch, atomic without a transaction). Events already in the inbox, or earlier in the same batch,
+ * are left alone and counted as duplicates. Results come back in the order given.
  */
-export async function storeDelivery(
-  db: Db,
-  delivery: { path: string; rawBody: string; events: InboxEvent[] },
-): Promise<StoredDelivery> {
+export async function storeDeliveries(db: Db, deliveries: NewDelivery[]): Promise<StoredDelivery[]> {
+  if (deliveries.length === 0) return [];
   // Parallel arrays through unnest: json_to_recordset would reject payloads holding \u0000.
-  const events = delivery.events;
-  const ids = events.map((e) => e.eventId);
-  const names = events.map((e) => e.event);
-  const resourceIds = events.map((e) => `{${e.resourceIds.join(',')}}`);
-  const created = events.map((e) => e.eventCreated?.toISOString() ?? null);
-  const payloads = events.map((e) => e.payload);
-  const count = delivery.events.length;
-  const { rows } = await sql<{ delivery_id: number; received_at: Date; inserted: string[] }>`
+  const events = deliveries.flatMap((d, i) => d.events.map((e) => ({ ...e, delivery: i + 1 })));
+  const { rows } = await sql<{ ord: number; delivery_id: number; received_at: Date; inserted: string[] }>`
     WITH delivery AS (
-      SELECT nextval(pg_get_serial_sequence('webhook_deliveries', 'id')) AS id, now() AS received_at
+      SELECT nextval(pg_get_serial_sequence('webhook_deliveries', 'id')) AS id, d.ord, d.path, d.raw_body, d.event_count
+      FROM unnest(${deliveries.map((d) => d.path)}::text[], ${deliveries.map((d) => d.rawBody)}::text[],
+                  ${deliveries.map((d) => d.events.length)}::int[]) WITH ORDINALITY AS d(path, raw_body, event_count, ord)
     ), inserted AS (
       INSERT INTO webhook_events (delivery_id, event_id, event, resource_ids, event_created, payload, received_at)
-      SELECT delivery.id, e.event_id, e.event, e.resource_ids::bigint[], e.event_created, e.payload::json, delivery.received_at
-      FROM delivery,
-        unnest(${ids}::text[], ${names}::text[], ${resourceIds}::text[], ${created}::timestamptz[], ${payloads}::text[])
-          AS e(event_id, event, resource_ids, event_created, payload)
+      SELECT delivery.id, e.event_id, e.event, e.resource_ids::bigint[], e.event_created, e.payload::json, now()
+      FROM unnest(${events.map((e) => e.delivery)}::int[], ${events.map((e) => e.eventId)}::text[], ${events.map((e) => e.event)}::text[],
+                  ${events.map((e) => `{${e.resourceIds.join(',')}}`)}::text[], ${events.map((e) => e.eventCreated?.toISOString() ?? null)}::timestamptz[],
+                  ${events.map((e) => e.payload)}::text[])
+             WITH ORDINALITY AS e(delivery_ord, event_id, event, resource_ids, event_created, payload, ord)
+      JOIN delivery ON delivery.ord = e.delivery_ord
+      ORDER BY e.ord
       ON CONFLICT (event_id) DO NOTHING
-      RETURNING event_id
+      RETURNING delivery_id, event_id
     ), stored AS (
       INSERT INTO webhook_deliveries (id, received_at, path, raw_body, event_count, duplicate_count)
-      SELECT delivery.id, delivery.received_at, ${delivery.path}, ${delivery.rawBody}, ${count}::int,
-        ${count}::int - (SELECT count(*) FROM inserted)::int
+      SELECT delivery.id, now(), delivery.path, delivery.raw_body, delivery.event_count,
+             delivery.event_count - (SELECT count(*) FROM inserted WHERE inserted.delivery_id = delivery.id)::int
       FROM delivery
-      RETURNING id, received_at
+      RETURNING id
     )
-    SELECT stored.id AS delivery_id, stored.received_at, ARRAY(SELECT event_id FROM inserted) AS inserted FROM stored
+    SELECT delivery.ord::int, delivery.id AS delivery_id, now() AS received_at,
+           ARRAY(SELECT event_id FROM inserted WHERE inserted.delivery_id = delivery.id) AS inserted
+    FROM delivery JOIN stored ON stored.id = delivery.id
+    ORDER BY delivery.ord
   `.execute(db);
-  const row = rows[0]!;
-  return { deliveryId: row.delivery_id, receivedAt: row.received_at, inserted: new Set(row.inserted) };
+  return rows.map((row) => ({ deliveryId: row.delivery_id, receivedAt: row.received_at, inserted: new Set(row.inserted) }));
 }
 
 /**
