@@ -15,6 +15,8 @@ export interface EventProcessorOptions extends ProcessingConfig {
   batchSize?: number;
   /** Claim loops running side by side in this process. */
   concurrency?: number;
+  /** Events of one claimed batch recorded side by side (each in its own transaction). */
+  eventConcurrency?: number;
   workerId?: string;
 }
 
@@ -44,6 +46,7 @@ export function createEventProcessor(deps: {
   const log = deps.log.child({ component: 'event-processor', workerId });
   const batchSize = options.batchSize ?? 200;
   const concurrency = options.concurrency ?? 2;
+  const eventConcurrency = options.eventConcurrency ?? 4;
   let stopping = false;
   let loops: Promise<void>[] = [];
   let wakeRequested = false;
@@ -56,6 +59,10 @@ export function createEventProcessor(deps: {
       const expired = await expireLeases(db, options.maxAttempts);
       if (expired > 0) log.warn({ expired }, 'took back events whose worker stopped mid-way');
     }
+    // While FUB's rate budget is spent, let events gather instead of claiming them a few at a time:
+    // one people call serves up to 100 of them once the budget allows it.
+    const budgetWait = fub.readyInMs();
+    if (budgetWait > 0) await waitForWork(budgetWait, false);
     const claim = `${workerId}/${randomUUID()}`;
     const rows = await claimDueEvents(db, { claimToken: claim, limit: batchSize, leaseSeconds: options.leaseSeconds });
     if (rows.length === 0) return 0;
@@ -66,14 +73,22 @@ export function createEventProcessor(deps: {
     try {
       const plans = rows.map((row) => ({ row, plan: planEvent(row) }));
       const fetched = await fetchPeople(plans);
-      for (let i = 0; i < plans.length; i++) {
-        if (stopping) {
-          await releaseEvents(db, plans.slice(i).map((p) => p.row.id), claim);
-          log.info({ released: plans.length - i }, 'released unstarted events for shutdown');
-          break;
-        }
-        const { row, plan } = plans[i]!;
-        await processEvent(row, plan, fetched.get(row.id), claim);
+      // A few events at once: the person lock serializes any two about the same person, and the
+      // core fits reports in whatever order they come.
+      let next = 0;
+      const unstarted: number[] = [];
+      await Promise.all(
+        Array.from({ length: Math.min(eventConcurrency, plans.length) }, async () => {
+          while (next < plans.length) {
+            const { row, plan } = plans[next++]!;
+            if (stopping) unstarted.push(row.id);
+            else await processEvent(row, plan, fetched.get(row.id), claim);
+          }
+        }),
+      );
+      if (unstarted.length > 0) {
+        await releaseEvents(db, unstarted, claim);
+        log.info({ released: unstarted.length }, 'released unstarted events for shutdown');
       }
     } finally {
       clearInterval(heartbeat);
@@ -179,8 +194,10 @@ export function createEventProcessor(deps: {
     eventLog.warn({ outcome: 'failed', error: message, retryAt }, 'webhook event failed; will retry');
   }
 
-  function waitForWork(ms: number): Promise<void> {
-    if (wakeRequested || stopping) return Promise.resolve();
+  /** Sleeps `ms`, ending early on stop, and (unless `wakeable` is false) when work is announced. */
+  function waitForWork(ms: number, wakeable = true): Promise<void> {
+    if (stopping || (wakeable && wakeRequested)) return Promise.resolve();
+    if (!wakeable) return new Promise((resolve) => setTimeout(resolve, ms));
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done(): void {

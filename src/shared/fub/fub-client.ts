@@ -56,6 +56,8 @@ export interface FubClient {
   post<T>(path: string, body: unknown): Promise<T>;
   put<T>(path: string, body: unknown): Promise<T>;
   readonly stats: { calls: number; byStatus: Record<string, number> };
+  /** Milliseconds until the shared rate budget allows another call (0: now). */
+  readyInMs(): number;
 }
 
 export const PEOPLE_PER_REQUEST = 100;
@@ -132,6 +134,7 @@ export function createFubClient(options: FubClientOptions): FubClient {
 
   return {
     stats,
+    readyInMs: () => options.limiter.readyInMs(),
     async get<T>(path: string, params: Params = {}): Promise<T> {
       return (await send('GET', path, params)).data as T;
     },

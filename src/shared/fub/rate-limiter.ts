@@ -37,6 +37,11 @@ export class FubRateLimiter {
     this.sentAt.push(this.now());
   }
 
+  /** How long until one more request may be sent (0: now). */
+  readyInMs(): number {
+    return Math.max(0, this.delayBeforeNext());
+  }
+
   /** Feeds the headers of any FUB response back in. */
   observe(headers: Record<string, unknown>): void {
     const limit = numberHeader(headers['x-ratelimit-limit']);

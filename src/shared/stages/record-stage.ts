@@ -55,6 +55,8 @@ export async function recordStageObservation(trx: Trx, obs: StageObservation): P
 
   const before = await findChangeAtOrBefore(trx, obs.personId, obs.observedAt);
   let outcome: RecordOutcome;
+  // The person's latest row, when this call may have changed which one it is.
+  let latest: StageChangeRow | 'look it up' | undefined;
   const guarded = obs.nearDuplicateWindowSeconds !== undefined;
   if (before?.stage_to === obs.stage) {
     // Still in that stage: remember how late we saw it, in case an earlier move arrives late.
@@ -82,6 +84,7 @@ export async function recordStageObservation(trx: Trx, obs: StageObservation): P
       }
       // We had this move at a later time; this report proves it happened by `observedAt`.
       outcome = { kind: 'redated', change: await updateStageChange(trx, after.id, fields) };
+      latest = 'look it up';
     } else {
       const row = { ...fields, person_id: obs.personId, stage_to: obs.stage, confirmed_at: obs.observedAt };
       const change = guarded
@@ -101,22 +104,31 @@ export async function recordStageObservation(trx: Trx, obs: StageObservation): P
           event_id: before.event_id,
         });
         await updateStageChange(trx, before.id, { confirmed_at: before.changed_at });
+        latest = 'look it up';
       } else if (after) {
         // The next known move now starts from this stage.
         await updateStageChange(trx, after.id, { stage_from: obs.stage });
+      } else {
+        latest = change;
       }
       outcome = { kind: 'inserted', change };
     }
   }
 
-  const latest = await findLatestChange(trx, obs.personId);
-  await updatePersonState(
-    trx,
-    obs.personId,
-    { stage: latest?.stage_to ?? null, stageChangedAt: latest?.changed_at ?? null },
-    details,
-  );
-  if (Object.keys(details).length > 0) {
+  // Write the state row only when the history's end moved or a detail changed (most reports: neither).
+  const detailsChanged =
+    firstName !== person.first_name ||
+    lastName !== person.last_name ||
+    assignedUserId !== person.assigned_user_id ||
+    assignedUserName !== person.assigned_user_name;
+  if (latest === 'look it up') latest = await findLatestChange(trx, obs.personId);
+  if (latest !== undefined || detailsChanged) {
+    const state = latest !== undefined
+      ? { stage: latest.stage_to, stageChangedAt: latest.changed_at }
+      : { stage: person.stage, stageChangedAt: person.stage_changed_at };
+    await updatePersonState(trx, obs.personId, state, details);
+  }
+  if (detailsChanged) {
     await fillMissingDetails(trx, obs.personId, { firstName, lastName, assignedUserId, assignedUserName });
   }
   return outcome;

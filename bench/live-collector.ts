@@ -1,0 +1,47 @@
+// The webhook path assembled in-process for benchmarks: app, processor and FUB client against a
+// simulator, the way src/webhook/webhook-server.ts assembles it.
+import type { AddressInfo } from 'node:net';
+import { createFubClient } from '../src/shared/fub/fub-client.js';
+import { FubRateLimiter } from '../src/shared/fub/rate-limiter.js';
+import { createLogger } from '../src/shared/logger.js';
+import type { Db } from '../src/shared/db/database.js';
+import { createWebhookApp } from '../src/webhook/app.js';
+import { createEventProcessor, type EventProcessor } from '../src/webhook/event-processor.js';
+import type { FubSimulator } from '../tests/support/fub-simulator.js';
+
+export interface LiveCollector {
+  processor: EventProcessor;
+  deliver(payload: unknown): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** `wakeOnReceive: false` leaves processing to the periodic sweep (the polling-interval design). */
+export async function liveCollector(db: Db, sim: FubSimulator, options: { wakeOnReceive: boolean; sweepIntervalMs?: number }): Promise<LiveCollector> {
+  const log = createLogger('silent');
+  const fub = createFubClient({ baseUrl: sim.baseUrl, apiKey: sim.apiKey, system: sim.system, systemKey: sim.systemKey, limiter: new FubRateLimiter(), log });
+  const processor = createEventProcessor({
+    db,
+    log,
+    fub,
+    options: { leaseSeconds: 120, maxAttempts: 10, retryBaseSeconds: 10, sweepIntervalMs: options.sweepIntervalMs ?? 5000 },
+  });
+  const app = createWebhookApp({ db, log, systemKey: sim.systemKey, ...(options.wakeOnReceive ? { onStored: () => processor.wake() } : {}) });
+  // A real listener and keep-alive connections, so the sender costs what FUB's deliveries would.
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/fub`;
+  return {
+    processor,
+    async deliver(payload) {
+      const { body, signature } = sim.sign(payload);
+      const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'FUB-Signature': signature }, body });
+      await res.arrayBuffer();
+      return res.status;
+    },
+    async close() {
+      await processor.stop();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
