@@ -1,0 +1,19 @@
+import { expect } from 'chai';
+import { runEntrypoint } from './support/run-entrypoint.js';
+
+describe('npm run demo', function () {
+  this.timeout(150_000);
+
+  it('plays the scripted day in under two minutes and says nothing was missed', async () => {
+    const started = Date.now();
+    const result = await runEntrypoint('demo/run-demo.ts', [], {});
+    const seconds = (Date.now() - started) / 1000;
+    expect(result.code, result.stdout + result.stderr).to.equal(0);
+    expect(seconds).to.be.below(120);
+    expect(result.stdout).to.match(/Nothing was missed: (\d+) of \1 moves recorded, no duplicates/);
+    for (const scenario of ['rapid moves 100 ms apart', 'duplicate and out-of-order deliveries', 'webhook outage, filled by a poll', 'burst of 429s from FUB']) {
+      expect(result.stdout).to.match(new RegExp(`${scenario}\\s+\\d+\\s+(\\d+)\\s+\\1\\s+0\\s+0`));
+    }
+    expect(result.stdout).to.contain('All sources HEALTHY.');
+  });
+});
