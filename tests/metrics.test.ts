@@ -58,6 +58,8 @@ describe('GET /metrics', () => {
     expect(m.get('fub_poll_duration_seconds_count{status="succeeded"}')).to.equal(1);
     expect(m.get('fub_api_calls_total{status="200"}')).to.equal(h.sim.requests.length);
     expect(m.get('fub_rate_limit_waits_total')).to.equal(0);
+    expect(m.get('fub_metrics_database_ok')).to.equal(1);
+    expect(m.get('process_cpu_user_seconds_total')).to.be.a('number');
   });
 
   it('counts deliveries the database could not take as unavailable', async () => {
@@ -68,7 +70,9 @@ describe('GET /metrics', () => {
     expect((await request(app.callback()).post('/webhooks/fub').set('FUB-Signature', signature).send(body)).status).to.equal(503);
     const res = await request(app.callback()).get('/metrics');
     expect(res.status).to.equal(200);
-    expect(parseMetrics(res.text).get('fub_webhook_requests_total{outcome="unavailable"}')).to.equal(1);
+    const m = parseMetrics(res.text);
+    expect(m.get('fub_webhook_requests_total{outcome="unavailable"}')).to.equal(1);
+    expect(m.get('fub_metrics_database_ok')).to.equal(0);
     await deadDb.destroy();
   });
 });

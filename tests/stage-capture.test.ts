@@ -181,17 +181,22 @@ describe('capturing stage changes from webhooks', () => {
     // FUB fails every request that names person 666; the database refuses a stage holding NUL.
     h.sim.faults.push((req) => (req.query.get('id')?.split(',').includes('666') ? { status: 500, body: {} } : undefined));
     await h.deliver([
-      h.sim.movePerson(108, QUALIFIED, new Date('2026-11-20T20:00:00.000Z')).peopleUpdated,
+      { ...h.sim.movePerson(108, QUALIFIED, new Date('2026-11-20T20:00:00.000Z')).peopleUpdated, eventId: 'good-1' },
       { ...h.sim.movePerson(666, QUALIFIED).peopleUpdated, eventId: 'poison-fetch' },
       { ...h.sim.movePerson(109, QUALIFIED, new Date('2026-11-20T20:00:01.000Z')).stageUpdated, eventId: 'poison-stage', data: { stage: 'A\u0000B' } },
-      h.sim.movePerson(109, OFFERS_MADE, new Date('2026-11-20T20:00:02.000Z')).stageUpdated,
+      { ...h.sim.movePerson(109, OFFERS_MADE, new Date('2026-11-20T20:00:02.000Z')).stageUpdated, eventId: 'good-2' },
     ]);
     await h.processor.drain();
-    const rows = await h.tdb.db.selectFrom('webhook_events').select(['event_id', 'status', 'attempts', 'error_message']).orderBy('id').execute();
-    expect(rows.map((r) => r.status)).to.deep.equal(['completed', 'dead', 'dead', 'completed']);
-    expect(rows[1]).to.include({ event_id: 'poison-fetch', attempts: 3 });
-    expect(rows[1]!.error_message).to.match(/answered 500/);
-    expect(rows[2]).to.include({ event_id: 'poison-stage', attempts: 3 });
+    const rows = await h.tdb.db.selectFrom('webhook_events').select(['event_id', 'status', 'attempts', 'error_message']).orderBy('event_id').execute();
+    expect(rows.map((r) => [r.event_id, r.status])).to.deep.equal([
+      ['good-1', 'completed'],
+      ['good-2', 'completed'],
+      ['poison-fetch', 'dead'],
+      ['poison-stage', 'dead'],
+    ]);
+    expect(rows[2]).to.include({ attempts: 3 });
+    expect(rows[2]!.error_message).to.match(/answered 500/);
+    expect(rows[3]).to.include({ attempts: 3 });
     expect(await historyOf(h.tdb.db, 108)).to.have.length(1);
     expect(await historyOf(h.tdb.db, 109)).to.deep.equal([{ from: null, to: OFFERS_MADE, at: '2026-11-20T20:00:02.000Z' }]);
   });

@@ -118,7 +118,7 @@ describe('receiving webhooks', () => {
     const batch = [envelope({ eventId: 'b1' }), envelope({ eventId: 'b2', resourceIds: [1, 2] }), envelope({ eventId: 'b3' })];
     const res = await h.deliver(batch);
     expect(res.body).to.deep.equal({ ok: true, stored: 3, duplicates: 0 });
-    const ids = (await h.tdb.db.selectFrom('webhook_events').select('event_id').orderBy('id').execute()).map((r) => r.event_id);
+    const ids = (await h.tdb.db.selectFrom('webhook_events').select('event_id').orderBy('event_id').execute()).map((r) => r.event_id);
     expect(ids).to.deep.equal(['b1', 'b2', 'b3']);
   });
 

@@ -8,7 +8,7 @@ import { listWebhooks, reactivateWebhooks, registerWebhooks, COLLECTOR_EVENTS } 
 import { createLogger } from '../shared/logger.js';
 import { openRuntime, type Runtime } from '../shared/runtime.js';
 import { createEventProcessor } from '../webhook/event-processor.js';
-import { listEventsByStatus, replayEvents } from '../webhook/webhook-events.repository.js';
+import { listEventsByIds, listEventsByStatus, replayEvents } from '../webhook/webhook-events.repository.js';
 import { runPollCommand } from '../poller/poller-service.js';
 import { explainError } from './explain-error.js';
 import { printReport } from './report.js';
@@ -53,7 +53,8 @@ function run(action: () => Promise<number>): () => Promise<void> {
       process.stderr.write(`${explainError(error)}\n`);
       code = 1;
     }
-    process.exit(code);
+    // Exit once stdout has drained: writes to a pipe are asynchronous.
+    process.stdout.write('', () => process.exit(code));
   };
 }
 
@@ -119,14 +120,11 @@ events
       withRuntime('poller', async (runtime) => {
         if (eventIds.length === 0 && !options.status) throw new Error('name event ids or give --status dead');
         const selector: { status: 'failed' | 'dead' } | { eventIds: string[] } = options.status ? { status: options.status } : { eventIds };
-        const replayed = await replayEvents(runtime.db, selector);
+        const replayed = new Set(await replayEvents(runtime.db, selector));
         const processor = createEventProcessor({ db: runtime.db, log: runtime.log, fub: runtime.newFubClient(), options: runtime.config.processing });
         await processor.drain();
-        out(`${replayed} event(s) replayed.\n`);
-        const stillBad = await listEventsByStatus(runtime.db, 'dead', 1000);
-        const failed = await listEventsByStatus(runtime.db, 'failed', 1000);
-        const wanted = 'eventIds' in selector ? new Set(selector.eventIds) : undefined;
-        const mine = [...stillBad, ...failed].filter((e) => wanted === undefined || wanted.has(e.event_id));
+        out(`${replayed.size} event(s) replayed.\n`);
+        const mine = (await listEventsByIds(runtime.db, [...replayed])).filter((e) => e.status === 'failed' || e.status === 'dead');
         if (mine.length > 0) out(`Not yet processed:\n${formatTable(mine, ['event_id', 'status', 'attempts', 'error_message'])}\n`);
         return mine.length > 0 ? 1 : 0;
       }),

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from './db/database.js';
 
-export type WebhookOutcome = 'accepted' | 'duplicate' | 'unauthorized' | 'invalid' | 'unavailable';
+export type WebhookOutcome = 'accepted' | 'duplicate' | 'unauthorized' | 'invalid' | 'unavailable' | 'error';
 
 /**
  * Prometheus metrics. Counters and histograms are per process (Prometheus sums replicas); what
@@ -24,7 +24,9 @@ export interface Metrics {
 
 export function createMetrics(db: Db): Metrics {
   const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const refreshOk = new Gauge({ name: 'fub_metrics_database_ok', help: '1 when the database gauges below were read at this scrape, 0 when they are stale', registers });
   const inboxDepth = new Gauge({ name: 'fub_inbox_depth', help: 'Webhook events not yet processed (received, processing, failed)', registers });
   const oldestPending = new Gauge({ name: 'fub_inbox_oldest_pending_seconds', help: 'Age of the oldest unprocessed webhook event', registers });
   const deadLetters = new Gauge({ name: 'fub_dead_letter_events', help: 'Webhook events that gave up (status dead)', registers });
@@ -59,6 +61,7 @@ export function createMetrics(db: Db): Metrics {
       registers,
     }),
     async refresh() {
+      refreshOk.set(0);
       const { rows } = await sql<{
         depth: number;
         oldest: number;
@@ -91,6 +94,7 @@ export function createMetrics(db: Db): Metrics {
       for (const { status, n } of row.by_status ?? []) pollRuns.set({ status }, n);
       lastPollDuration.set(row.last_duration ?? 0);
       lastPollSuccess.set(row.last_success ?? 0);
+      refreshOk.set(1);
     },
   };
 }

@@ -66,7 +66,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       count(ctx.state.duplicateOnly ? 'duplicate' : 'accepted');
     } catch (error) {
       const status = error instanceof HttpError ? error.status : 500;
-      count(status === 401 ? 'unauthorized' : status === 503 || status === 500 ? 'unavailable' : 'invalid');
+      count(status === 401 ? 'unauthorized' : status === 503 ? 'unavailable' : status === 500 ? 'error' : 'invalid');
       throw error;
     }
   };
@@ -128,7 +128,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       try {
         await metrics.refresh();
       } catch (error) {
-        // Process-level metrics are still worth serving; the database gauges keep their last values.
+        // Process metrics are still worth serving; fub_metrics_database_ok says the rest are stale.
         log.warn({ err: error }, 'metrics: database gauges not refreshed');
       }
       ctx.set('Content-Type', metrics.registry.contentType);

@@ -63,6 +63,7 @@ export function createEventProcessor(deps: {
     // one people call serves up to 100 of them once the budget allows it.
     const budgetWait = fub.readyInMs();
     if (budgetWait > 0) await waitForWork(budgetWait, false);
+    if (stopping) return 0;
     const claim = `${workerId}/${randomUUID()}`;
     const rows = await claimDueEvents(db, { claimToken: claim, limit: batchSize, leaseSeconds: options.leaseSeconds });
     if (rows.length === 0) return 0;
@@ -197,15 +198,18 @@ export function createEventProcessor(deps: {
   /** Sleeps `ms`, ending early on stop, and (unless `wakeable` is false) when work is announced. */
   function waitForWork(ms: number, wakeable = true): Promise<void> {
     if (stopping || (wakeable && wakeRequested)) return Promise.resolve();
-    if (!wakeable) return new Promise((resolve) => setTimeout(resolve, ms));
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done(): void {
         clearTimeout(timer);
-        wakeSleepers = wakeSleepers.filter((s) => s !== done);
+        wakeSleepers = wakeSleepers.filter((s) => s !== wakeOrStop);
         resolve();
       }
-      wakeSleepers.push(done);
+      // wake() ends the wait only when it is wakeable; stop() always does.
+      function wakeOrStop(): void {
+        if (wakeable || stopping) done();
+      }
+      wakeSleepers.push(wakeOrStop);
     });
   }
 

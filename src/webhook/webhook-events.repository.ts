@@ -38,7 +38,9 @@ export async function storeDeliveries(db: Db, deliveries: NewDelivery[]): Promis
                   ${events.map((e) => e.payload)}::text[])
              WITH ORDINALITY AS e(delivery_ord, event_id, event, resource_ids, event_created, payload, ord)
       JOIN delivery ON delivery.ord = e.delivery_ord
-      ORDER BY e.ord
+      -- One order for every statement (by event id), so two writers never wait on each other in a
+      -- circle; within an id the earliest delivery wins.
+      ORDER BY e.event_id, e.ord
       ON CONFLICT (event_id) DO NOTHING
       RETURNING delivery_id, event_id
     ), stored AS (
@@ -141,24 +143,29 @@ export async function expireLeases(db: Db, maxAttempts: number): Promise<number>
       next_attempt_at: new Date(),
     }))
     .where('status', '=', 'processing')
-    .where('locked_until', '<', new Date())
+    // The database's clock, which set locked_until: a replica's own clock may run ahead.
+    .where('locked_until', '<', sql<Date>`now()`)
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
 
-/** Makes failed or dead events due again with fresh attempts; returns how many. */
-export async function replayEvents(db: Db, selector: { eventIds: string[] } | { status: 'failed' | 'dead' }): Promise<number> {
+/** Makes failed or dead events due again with fresh attempts; returns their event ids. */
+export async function replayEvents(db: Db, selector: { eventIds: string[] } | { status: 'failed' | 'dead' }): Promise<string[]> {
   let query = db
     .updateTable('webhook_events')
     .set({ status: 'received', attempts: 0, next_attempt_at: new Date(), error_message: null, processed_at: null });
   query = 'eventIds' in selector
     ? query.where('event_id', 'in', selector.eventIds.length > 0 ? selector.eventIds : ['']).where('status', '!=', 'processing')
     : query.where('status', '=', selector.status);
-  const result = await query.executeTakeFirst();
-  return Number(result.numUpdatedRows);
+  return (await query.returning('event_id').execute()).map((r) => r.event_id);
 }
 
 /** Inbox events with a status, newest first (operators' `events list`). */
 export function listEventsByStatus(db: Db, status: 'failed' | 'dead', limit: number): Promise<WebhookEventRow[]> {
   return db.selectFrom('webhook_events').selectAll().where('status', '=', status).orderBy('received_at', 'desc').limit(limit).execute();
+}
+
+export function listEventsByIds(db: Db, eventIds: string[]): Promise<WebhookEventRow[]> {
+  if (eventIds.length === 0) return Promise.resolve([]);
+  return db.selectFrom('webhook_events').selectAll().where('event_id', 'in', eventIds).execute();
 }
