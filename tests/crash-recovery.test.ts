@@ -87,6 +87,10 @@ describe('a webhook server killed with SIGKILL mid-burst', function () {
                                OR (stage_to = 'ACQ - Offers Made' AND stage_from = 'ACQ - Qualified'))::int AS right_from
       FROM stage_changes`.execute(tdb.db);
     expect(rows[0]).to.deep.equal({ rows: 2000, distinct_moves: 2000, right_from: 2000 });
+    console.log(
+      `      kill -9: 2000 webhooks sent, ${firstRound.size} acknowledged before the kill and ${secondRound.size} redelivered after the restart, ` +
+        '2000 processed, 0 lost, 0 duplicated',
+    );
   });
 
   it('stops cleanly on SIGTERM: no new connections, exit code 0', async () => {
