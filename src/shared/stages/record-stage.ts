@@ -54,6 +54,7 @@ export async function recordStageObservation(trx: Trx, obs: StageObservation): P
   const assignedUserName = details.assignedUserName !== undefined ? details.assignedUserName : person.assigned_user_name;
 
   const before = await findChangeAtOrBefore(trx, obs.personId, obs.observedAt);
+  const hadHistory = person.stage !== null || before !== undefined;
   let outcome: RecordOutcome;
   // The person's latest row, when this call may have changed which one it is.
   let latest: StageChangeRow | 'look it up' | undefined;
@@ -128,7 +129,8 @@ export async function recordStageObservation(trx: Trx, obs: StageObservation): P
       : { stage: person.stage, stageChangedAt: person.stage_changed_at };
     await updatePersonState(trx, obs.personId, state, details);
   }
-  if (detailsChanged) {
+  // Rows written before the name or agent was known get them now (a first row already has them).
+  if (detailsChanged && hadHistory) {
     await fillMissingDetails(trx, obs.personId, { firstName, lastName, assignedUserId, assignedUserName });
   }
   return outcome;
