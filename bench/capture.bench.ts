@@ -25,7 +25,7 @@ await withPostgres(async () => {
   const collector = await liveCollector(tdb.db, sim, { wakeOnReceive: true });
   collector.processor.start();
   const oldFub = () =>
-    createFubClient({ baseUrl: sim.baseUrl, apiKey: sim.apiKey, system: sim.system, systemKey: sim.systemKey, limiter: new FubRateLimiter(), log: createLogger('silent') });
+    createFubClient({ ...sim.connection(), limiter: new FubRateLimiter(), log: createLogger('silent') });
   let nextId = 1;
   const lines = [
     `${PEOPLE} people per cell each move A → B → C with the gap between moves; FUB sends both peopleStageUpdated and peopleUpdated per move and answers fetches in 50 ms. Capture rate = people whose history holds B. ${await machineLine(tdb.db, 'npm run bench:capture')}`,

@@ -18,7 +18,7 @@ export interface LiveCollector {
 /** `wakeOnReceive: false` leaves processing to the periodic sweep (the polling-interval design). */
 export async function liveCollector(db: Db, sim: FubSimulator, options: { wakeOnReceive: boolean; sweepIntervalMs?: number }): Promise<LiveCollector> {
   const log = createLogger('silent');
-  const fub = createFubClient({ baseUrl: sim.baseUrl, apiKey: sim.apiKey, system: sim.system, systemKey: sim.systemKey, limiter: new FubRateLimiter(), log });
+  const fub = createFubClient({ ...sim.connection(), limiter: new FubRateLimiter(), log });
   const processor = createEventProcessor({
     db,
     log,

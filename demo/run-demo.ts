@@ -15,6 +15,7 @@ import { openRuntime } from '../src/shared/runtime.js';
 import { startWebhookServer } from '../src/webhook/webhook-server.js';
 import { FubSimulator, type WebhookEnvelope } from '../tests/support/fub-simulator.js';
 import { pendingEvents } from '../tests/support/history.js';
+import { serviceEnv } from '../tests/support/run-entrypoint.js';
 import { sleep, waitFor } from '../tests/support/wait.js';
 import { freePort, postWebhook } from '../tests/support/webhook-server-process.js';
 
@@ -40,11 +41,7 @@ await sim.start();
 const port = await freePort();
 const runtime = await openRuntime(
   loadConfig({
-    DATABASE_URL: pg.url,
-    FUB_API_KEY: sim.apiKey,
-    FUB_SYSTEM: sim.system,
-    FUB_SYSTEM_KEY: sim.systemKey,
-    FUB_API_BASE_URL: sim.baseUrl,
+    ...serviceEnv(sim, pg.url),
     PORT: String(port),
     PROCESSING_SWEEP_MS: '500',
     PROCESSING_RETRY_BASE_SECONDS: '1',

@@ -93,7 +93,7 @@ describe('the operator CLI (npm run cli -- …)', function () {
     }]);
     // FUB was failing while the event was processed, so it was dead-lettered.
     sim.faults.push(() => ({ status: 500, body: {} }));
-    const fub = createFubClient({ baseUrl: sim.baseUrl, apiKey: sim.apiKey, system: sim.system, systemKey: sim.systemKey, limiter: new FubRateLimiter(), log: testLogger(), maxRetries: 0 });
+    const fub = createFubClient({ ...sim.connection(), limiter: new FubRateLimiter(), log: testLogger(), maxRetries: 0 });
     await createEventProcessor({ db: tdb.db, log: testLogger(), fub, options: { leaseSeconds: 30, maxAttempts: 1, retryBaseSeconds: 0, sweepIntervalMs: 100 } }).drain();
     sim.faults.length = 0;
 

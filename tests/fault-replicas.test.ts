@@ -37,7 +37,7 @@ describe('fault: two webhook servers and a poller on one database under load', f
     const poller = createPoller({
       db: tdb.db,
       log: testLogger(),
-      fub: createFubClient({ baseUrl: sim.baseUrl, apiKey: sim.apiKey, system: sim.system, systemKey: sim.systemKey, limiter: new FubRateLimiter(), log: testLogger() }),
+      fub: createFubClient({ ...sim.connection(), limiter: new FubRateLimiter(), log: testLogger() }),
       options: { cron: '*/30 * * * *', overlapMs: 5 * 60_000, duplicateWindowSeconds: 300 },
     });
     expect((await poller.runOnce({ full: true })).status).to.equal('succeeded');

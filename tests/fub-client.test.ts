@@ -10,10 +10,7 @@ describe('FUB API client', () => {
   let fub: FubClient;
   const build = (overrides: Partial<Parameters<typeof createFubClient>[0]> = {}): FubClient =>
     createFubClient({
-      baseUrl: sim.baseUrl,
-      apiKey: sim.apiKey,
-      system: sim.system,
-      systemKey: sim.systemKey,
+      ...sim.connection(),
       limiter,
       log: testLogger(),
       retryBaseDelayMs: 10,

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { loadConfig, readEnv, type ConfigPurpose } from '../shared/config.js';
 import { formatTable } from '../shared/format-table.js';
-import { createFubClient, type FubClient } from '../shared/fub/fub-client.js';
+import { createFubClient, fubConnection, type FubClient } from '../shared/fub/fub-client.js';
 import { FubRateLimiter } from '../shared/fub/rate-limiter.js';
 import { listWebhooks, reactivateWebhooks, registerWebhooks, COLLECTOR_EVENTS } from '../shared/fub/webhook-registrations.js';
 import { createLogger } from '../shared/logger.js';
@@ -34,10 +34,7 @@ function fubOnly(): FubClient {
   const env = readEnv();
   const config = loadConfig(env, 'poller');
   return createFubClient({
-    baseUrl: config.fub.apiBaseUrl,
-    apiKey: config.fub.apiKey,
-    system: config.fub.system,
-    systemKey: config.fub.systemKey,
+    ...fubConnection(config.fub),
     limiter: new FubRateLimiter(),
     log: cliLogger(env),
     maxRetries: 2,

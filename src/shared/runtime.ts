@@ -2,7 +2,7 @@ import { loadConfig, readEnv, ConfigError, type Config, type ConfigPurpose } fro
 import { createDb, type Db } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase } from './db/open-database.js';
-import { createFubClient, type FubClient } from './fub/fub-client.js';
+import { createFubClient, fubConnection, type FubClient } from './fub/fub-client.js';
 import { FubRateLimiter } from './fub/rate-limiter.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -42,10 +42,7 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
   });
   const newFubClient = (): FubClient =>
     createFubClient({
-      baseUrl: config.fub.apiBaseUrl,
-      apiKey: config.fub.apiKey,
-      system: config.fub.system,
-      systemKey: config.fub.systemKey,
+      ...fubConnection(config.fub),
       limiter,
       log,
       onCall: (status) => metrics.fubCalls.inc({ status }),

@@ -124,6 +124,11 @@ export class FubSimulator {
     return person;
   }
 
+  /** What a FUB client needs to talk to this simulator as the registered system. */
+  connection(): { baseUrl: string; apiKey: string; system: string; systemKey: string } {
+    return { baseUrl: this.baseUrl, apiKey: this.apiKey, system: this.system, systemKey: this.systemKey };
+  }
+
   /** Moves a person in FUB and returns the webhooks FUB would send for that move. */
   movePerson(id: number, stage: string, at = new Date()): { stageUpdated: WebhookEnvelope; stageUpdatedBare: WebhookEnvelope; peopleUpdated: WebhookEnvelope } {
     const person = this.people.get(id);

@@ -54,10 +54,7 @@ export async function createHarness(
   });
   const newFub = (): FubClient =>
     createFubClient({
-      baseUrl: sim.baseUrl,
-      apiKey: sim.apiKey,
-      system: sim.system,
-      systemKey: sim.systemKey,
+      ...sim.connection(),
       limiter,
       log,
       retryBaseDelayMs: 20,

@@ -62,6 +62,11 @@ export interface FubClient {
 
 export const PEOPLE_PER_REQUEST = 100;
 
+/** The connection part of the client's options, from the configuration's `fub` section. */
+export function fubConnection(fub: { apiBaseUrl: string; apiKey: string; system: string | undefined; systemKey: string | undefined }) {
+  return { baseUrl: fub.apiBaseUrl, apiKey: fub.apiKey, system: fub.system, systemKey: fub.systemKey };
+}
+
 export function createFubClient(options: FubClientOptions): FubClient {
   const http: AxiosInstance = axios.create({
     baseURL: options.baseUrl.replace(/\/+$/, '') + '/',
