@@ -110,9 +110,10 @@ export function createEventProcessor(deps: {
       groups.map(async (group) => {
         const ids = group.flatMap((p) => (p.plan.kind === 'fetch' ? p.plan.personIds : []));
         let result: FetchResult;
+        // Taken before asking, as the poller does: no fetched stage is dated later than the read.
+        const fetchedAt = new Date();
         try {
-          const people = await fub.getPeopleByIds(ids);
-          result = { people, fetchedAt: new Date() };
+          result = { people: await fub.getPeopleByIds(ids), fetchedAt };
         } catch (error) {
           result = { error: error as Error };
         }
