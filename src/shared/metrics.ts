@@ -18,6 +18,8 @@ export interface Metrics {
   rateLimitWaits: Counter;
   rateLimitWaitSeconds: Counter;
   pollDurationSeconds: Histogram<'status'>;
+  /** Hooks for the FUB rate limiter (`onWait`) and clients (`onCall`) that feed the counters above. */
+  fubHooks: { onWait(ms: number): void; onCall(status: string): void };
   /** Reads the database-backed gauges; call before rendering. */
   refresh(): Promise<void>;
 }
@@ -35,8 +37,24 @@ export function createMetrics(db: Db): Metrics {
   const lastPollDuration = new Gauge({ name: 'fub_last_poll_duration_seconds', help: 'Duration of the most recent finished poll', registers });
   const lastPollSuccess = new Gauge({ name: 'fub_last_successful_poll_timestamp_seconds', help: 'When the last successful poll finished (Unix time)', registers });
 
+  const fubCalls = new Counter({ name: 'fub_api_calls_total', help: 'HTTP calls to the FUB API by status (or "network")', labelNames: ['status'], registers });
+  const rateLimitWaits = new Counter({ name: 'fub_rate_limit_waits_total', help: 'Times a FUB call waited for the rate budget', registers });
+  const rateLimitWaitSeconds = new Counter({ name: 'fub_rate_limit_wait_seconds_total', help: 'Seconds spent waiting for the FUB rate budget', registers });
+
   return {
     registry,
+    fubCalls,
+    rateLimitWaits,
+    rateLimitWaitSeconds,
+    fubHooks: {
+      onWait(ms) {
+        rateLimitWaits.inc();
+        rateLimitWaitSeconds.inc(ms / 1000);
+      },
+      onCall(status) {
+        fubCalls.inc({ status });
+      },
+    },
     webhookRequests: new Counter({ name: 'fub_webhook_requests_total', help: 'Webhook deliveries by outcome', labelNames: ['outcome'], registers }),
     ackSeconds: new Histogram({
       name: 'fub_webhook_ack_seconds',
@@ -50,9 +68,6 @@ export function createMetrics(db: Db): Metrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
       registers,
     }),
-    fubCalls: new Counter({ name: 'fub_api_calls_total', help: 'HTTP calls to the FUB API by status (or "network")', labelNames: ['status'], registers }),
-    rateLimitWaits: new Counter({ name: 'fub_rate_limit_waits_total', help: 'Times a FUB call waited for the rate budget', registers }),
-    rateLimitWaitSeconds: new Counter({ name: 'fub_rate_limit_wait_seconds_total', help: 'Seconds spent waiting for the FUB rate budget', registers }),
     pollDurationSeconds: new Histogram({
       name: 'fub_poll_duration_seconds',
       help: 'Duration of polls run by this process, by status',

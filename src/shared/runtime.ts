@@ -34,18 +34,13 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
   await migrate(location.url, log);
   const db = createDb(location.url);
   const metrics = createMetrics(db);
-  const limiter = new FubRateLimiter({
-    onWait: (ms) => {
-      metrics.rateLimitWaits.inc();
-      metrics.rateLimitWaitSeconds.inc(ms / 1000);
-    },
-  });
+  const limiter = new FubRateLimiter({ onWait: metrics.fubHooks.onWait });
   const newFubClient = (): FubClient =>
     createFubClient({
       ...fubConnection(config.fub),
       limiter,
       log,
-      onCall: (status) => metrics.fubCalls.inc({ status }),
+      onCall: metrics.fubHooks.onCall,
     });
   return {
     config,

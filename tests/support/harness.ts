@@ -46,12 +46,7 @@ export async function createHarness(
   const tdb = await createTestDatabase();
   const log = testLogger();
   const metrics = createMetrics(tdb.db);
-  const limiter = new FubRateLimiter({
-    onWait: (ms) => {
-      metrics.rateLimitWaits.inc();
-      metrics.rateLimitWaitSeconds.inc(ms / 1000);
-    },
-  });
+  const limiter = new FubRateLimiter({ onWait: metrics.fubHooks.onWait });
   const newFub = (): FubClient =>
     createFubClient({
       ...sim.connection(),
@@ -59,7 +54,7 @@ export async function createHarness(
       log,
       retryBaseDelayMs: 20,
       retryMaxDelayMs: 200,
-      onCall: (status) => metrics.fubCalls.inc({ status }),
+      onCall: metrics.fubHooks.onCall,
       ...fubOptions,
     });
   const fub = newFub();

@@ -12,8 +12,7 @@ export class FubRateLimiter {
   private limit: number | undefined = 125;
   private windowMs = 10_000;
   private readonly sentAt: number[] = [];
-  /** Total milliseconds callers spent waiting; exposed for logs and metrics. */
-  waitedMs = 0;
+  /** Times a caller had to wait (metrics get each wait through `onWait`). */
   waits = 0;
 
   constructor(
@@ -30,7 +29,6 @@ export class FubRateLimiter {
       const delay = this.delayBeforeNext();
       if (delay <= 0) break;
       this.waits += 1;
-      this.waitedMs += delay;
       this.options.onWait?.(delay);
       await sleep(delay);
     }

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db, Trx } from '../db/database.js';
+import type { Trx } from '../db/database.js';
 import type { NewStageChange, StageChangeRow, StageChangeUpdate } from '../db/schema.js';
 
 /** The change in force at `at`: the person's latest change at or before it. */
@@ -107,14 +107,4 @@ export async function fillMissingDetails(
       .where('assigned_user_name', 'is', null)
       .execute();
   }
-}
-
-export function listChangesForPerson(db: Db | Trx, personId: number): Promise<StageChangeRow[]> {
-  return db
-    .selectFrom('stage_changes')
-    .selectAll()
-    .where('person_id', '=', personId)
-    .orderBy('changed_at', 'asc')
-    .orderBy('id', 'asc')
-    .execute();
 }
