@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from '../shared/db/database.js';
+import { poolOf, type Db } from '../shared/db/database.js';
 import type { WebhookEventRow, WebhookEventStatus } from '../shared/db/schema.js';
 import type { InboxEvent } from './parse-webhook.js';
 
@@ -16,45 +16,61 @@ export interface NewDelivery {
   events: InboxEvent[];
 }
 
+// Parallel arrays through unnest ($1-$3 per delivery, $4-$9 per event): json_to_recordset would
+// reject payloads holding \u0000.
+const STORE_DELIVERIES = `
+  WITH delivery AS (
+    SELECT nextval('webhook_deliveries_id_seq'::regclass) AS id, d.ord, d.path, d.raw_body, d.event_count
+    FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS d(path, raw_body, event_count, ord)
+  ), inserted AS (
+    INSERT INTO webhook_events (delivery_id, event_id, event, resource_ids, event_created, payload, received_at)
+    SELECT delivery.id, e.event_id, e.event, e.resource_ids::bigint[], e.event_created, e.payload::json, now()
+    FROM unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
+           WITH ORDINALITY AS e(delivery_ord, event_id, event, resource_ids, event_created, payload, ord)
+    JOIN delivery ON delivery.ord = e.delivery_ord
+    -- One order for every statement (by event id), so two writers never wait on each other in a
+    -- circle; within an id the earliest delivery wins.
+    ORDER BY e.event_id, e.ord
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING delivery_id, event_id
+  ), per_delivery AS (
+    SELECT delivery_id, array_agg(event_id) AS event_ids FROM inserted GROUP BY delivery_id
+  ), stored AS (
+    INSERT INTO webhook_deliveries (id, received_at, path, raw_body, event_count, duplicate_count)
+    SELECT delivery.id, now(), delivery.path, delivery.raw_body, delivery.event_count,
+           delivery.event_count - coalesce(cardinality(per_delivery.event_ids), 0)
+    FROM delivery LEFT JOIN per_delivery ON per_delivery.delivery_id = delivery.id
+    RETURNING id
+  )
+  SELECT delivery.id AS delivery_id, now() AS received_at, coalesce(per_delivery.event_ids, '{}') AS inserted
+  FROM delivery JOIN stored ON stored.id = delivery.id LEFT JOIN per_delivery ON per_delivery.delivery_id = delivery.id
+  ORDER BY delivery.ord`;
+
 /**
  * Stores deliveries and their events in one statement (one round trip and one commit for a whole
  * batch, atomic without a transaction). Events already in the inbox, or earlier in the same batch,
  * are left alone and counted as duplicates. Results come back in the order given.
+ * A named prepared statement: every webhook goes through it, and planning it each time cost about
+ * as much as running it.
  */
 export async function storeDeliveries(db: Db, deliveries: NewDelivery[]): Promise<StoredDelivery[]> {
   if (deliveries.length === 0) return [];
-  // Parallel arrays through unnest: json_to_recordset would reject payloads holding \u0000.
   const events = deliveries.flatMap((d, i) => d.events.map((e) => ({ ...e, delivery: i + 1 })));
-  const { rows } = await sql<{ ord: number; delivery_id: number; received_at: Date; inserted: string[] }>`
-    WITH delivery AS (
-      SELECT nextval(pg_get_serial_sequence('webhook_deliveries', 'id')) AS id, d.ord, d.path, d.raw_body, d.event_count
-      FROM unnest(${deliveries.map((d) => d.path)}::text[], ${deliveries.map((d) => d.rawBody)}::text[],
-                  ${deliveries.map((d) => d.events.length)}::int[]) WITH ORDINALITY AS d(path, raw_body, event_count, ord)
-    ), inserted AS (
-      INSERT INTO webhook_events (delivery_id, event_id, event, resource_ids, event_created, payload, received_at)
-      SELECT delivery.id, e.event_id, e.event, e.resource_ids::bigint[], e.event_created, e.payload::json, now()
-      FROM unnest(${events.map((e) => e.delivery)}::int[], ${events.map((e) => e.eventId)}::text[], ${events.map((e) => e.event)}::text[],
-                  ${events.map((e) => `{${e.resourceIds.join(',')}}`)}::text[], ${events.map((e) => e.eventCreated?.toISOString() ?? null)}::timestamptz[],
-                  ${events.map((e) => e.payload)}::text[])
-             WITH ORDINALITY AS e(delivery_ord, event_id, event, resource_ids, event_created, payload, ord)
-      JOIN delivery ON delivery.ord = e.delivery_ord
-      -- One order for every statement (by event id), so two writers never wait on each other in a
-      -- circle; within an id the earliest delivery wins.
-      ORDER BY e.event_id, e.ord
-      ON CONFLICT (event_id) DO NOTHING
-      RETURNING delivery_id, event_id
-    ), stored AS (
-      INSERT INTO webhook_deliveries (id, received_at, path, raw_body, event_count, duplicate_count)
-      SELECT delivery.id, now(), delivery.path, delivery.raw_body, delivery.event_count,
-             delivery.event_count - (SELECT count(*) FROM inserted WHERE inserted.delivery_id = delivery.id)::int
-      FROM delivery
-      RETURNING id
-    )
-    SELECT delivery.ord::int, delivery.id AS delivery_id, now() AS received_at,
-           ARRAY(SELECT event_id FROM inserted WHERE inserted.delivery_id = delivery.id) AS inserted
-    FROM delivery JOIN stored ON stored.id = delivery.id
-    ORDER BY delivery.ord
-  `.execute(db);
+  const { rows } = await poolOf(db).query<{ delivery_id: number; received_at: Date; inserted: string[] }>({
+    name: 'store_deliveries',
+    text: STORE_DELIVERIES,
+    values: [
+      deliveries.map((d) => d.path),
+      deliveries.map((d) => d.rawBody),
+      deliveries.map((d) => d.events.length),
+      events.map((e) => e.delivery),
+      events.map((e) => e.eventId),
+      events.map((e) => e.event),
+      events.map((e) => `{${e.resourceIds.join(',')}}`),
+      events.map((e) => e.eventCreated?.toISOString() ?? null),
+      events.map((e) => e.payload),
+    ],
+  });
   return rows.map((row) => ({ deliveryId: row.delivery_id, receivedAt: row.received_at, inserted: new Set(row.inserted) }));
 }
 

@@ -26,6 +26,18 @@ export interface DbOptions {
   applicationName?: string;
 }
 
+const pools = new WeakMap<Db, pg.Pool>();
+
+/**
+ * The pg pool under a Db from createDb, for the one hot statement that needs what Kysely does not
+ * offer: a named prepared statement, parsed and planned once per connection.
+ */
+export function poolOf(db: Db): pg.Pool {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('poolOf: this Db was not made by createDb');
+  return pool;
+}
+
 /** One pg pool wrapped in Kysely; `db.destroy()` closes the pool. */
 export function createDb(connectionString: string, options: DbOptions = {}): Db {
   const pool = new pg.Pool({
@@ -40,5 +52,7 @@ export function createDb(connectionString: string, options: DbOptions = {}): Db 
   // the pool, checked-out ones on themselves. The query that needed it fails and is retried by its caller.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
 }
