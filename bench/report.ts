@@ -14,7 +14,8 @@ export async function writeBenchmarkSection(title: string, body: string): Promis
     next = `${current.trimEnd()}\n\n${section}`;
   } else {
     const end = current.indexOf('\n## ', start + 1);
-    next = current.slice(0, start) + section + (end === -1 ? '' : current.slice(end + 1));
+    // A blank line before the next heading, which the body's own trim took away.
+    next = current.slice(0, start) + section + (end === -1 ? '' : '\n' + current.slice(end + 1));
   }
   await writeFile(FILE, next.trimEnd() + '\n');
 }
