@@ -4,7 +4,9 @@ import pg from 'pg';
 import getRawBody from 'raw-body';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
-await pool.query('CREATE TABLE IF NOT EXISTS bench_baseline (id bigserial PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now(), body text NOT NULL)');
+// Each run starts from an empty table, as the collector's runs start from an empty inbox.
+await pool.query('DROP TABLE IF EXISTS bench_baseline');
+await pool.query('CREATE TABLE bench_baseline (id bigserial PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now(), body text NOT NULL)');
 const app = new Koa();
 app.use(async (ctx) => {
   const body = await getRawBody(ctx.req, { limit: '1mb' });

@@ -145,10 +145,10 @@ await withPostgres(async () => {
   try {
     const signed = (body: string) => ({ 'fub-signature': sim.sign(body).signature });
     const once = async (entry: string, path: string, env: Record<string, string>, sign: (body: string) => Record<string, string>) => {
-      // Every run starts from empty tables and a checkpoint: a run neither inherits the indexes the
-      // earlier ones grew nor pays for writing out the pages they dirtied.
+      // Every run starts from empty tables (the baseline server makes its own afresh) and a
+      // checkpoint: a run neither inherits the indexes the earlier ones grew nor pays for writing
+      // out the pages they dirtied.
       await tdb.reset();
-      await sql`DROP TABLE IF EXISTS bench_baseline`.execute(tdb.db);
       await sql`CHECKPOINT`.execute(tdb.db);
       const server = await serve(entry, env);
       procs.push(server.proc);
