@@ -39,13 +39,14 @@ describe('the operator CLI (npm run cli -- …)', function () {
       ['peopleStageUpdated', URL, 'Active'],
       ['peopleUpdated', URL, 'Active'],
       ['peopleCreated', URL, 'Active'],
+      ['peopleDeleted', URL, 'Active'],
     ]);
     const second = await cli(['webhooks', 'register', '--url', URL]);
     expect(second.code).to.equal(0);
-    expect(second.stdout.match(/exists/g)).to.have.length(3);
-    expect(sim.webhooks).to.have.length(3);
+    expect(second.stdout.match(/exists/g)).to.have.length(4);
+    expect(sim.webhooks).to.have.length(4);
     const list = await cli(['webhooks', 'list']);
-    expect(list.stdout.split('\n').filter((l) => l.includes(URL))).to.have.length(3);
+    expect(list.stdout.split('\n').filter((l) => l.includes(URL))).to.have.length(4);
   });
 
   it("webhooks register respects FUB's per-event limit instead of failing half-way", async () => {
@@ -56,7 +57,7 @@ describe('the operator CLI (npm run cli -- …)', function () {
     const result = await cli(['webhooks', 'register', '--url', URL]);
     expect(result.code).to.equal(1);
     expect(result.stderr).to.contain('peopleUpdated: FUB allows only a couple of webhooks per event');
-    expect(sim.webhooks.map((w) => w.event)).to.deep.equal(['peopleUpdated', 'peopleUpdated', 'peopleStageUpdated', 'peopleCreated']);
+    expect(sim.webhooks.map((w) => w.event)).to.deep.equal(['peopleUpdated', 'peopleUpdated', 'peopleStageUpdated', 'peopleCreated', 'peopleDeleted']);
   });
 
   it('webhooks reactivate re-enables the webhooks FUB disabled', async () => {

@@ -38,7 +38,7 @@ describe('fault: two webhook servers and a poller on one database under load', f
       db: tdb.db,
       log: testLogger(),
       fub: createFubClient({ ...sim.connection(), limiter: new FubRateLimiter(), log: testLogger() }),
-      options: { cron: '*/30 * * * *', overlapMs: 5 * 60_000, duplicateWindowSeconds: 300 },
+      options: { cron: '*/30 * * * *', overlapMs: 5 * 60_000 },
     });
     expect((await poller.runOnce({ full: true })).status).to.equal('succeeded');
 

@@ -38,11 +38,32 @@ describe('monitoring SQL', () => {
       .execute();
   }
 
-  async function change(personId: number, from: string | null, to: string, at: Date, source = 'webhook_peopleStageUpdated') {
+  async function change(
+    personId: number,
+    from: string | null,
+    to: string,
+    at: Date,
+    source = 'webhook_peopleStageUpdated',
+    extra: { kind?: 'move' | 'created' | 'first_seen'; stageId?: number } = {},
+  ) {
     await tdb.db.insertInto('people').values({ person_id: personId }).onConflict((oc) => oc.doNothing()).execute();
     await tdb.db
       .insertInto('stage_changes')
-      .values({ person_id: personId, stage_from: from, stage_to: to, changed_at: at, confirmed_at: at, received_at: at, source, event_id: null, first_name: null, last_name: null, assigned_user_id: null, assigned_user_name: null })
+      .values({
+        person_id: personId,
+        kind: extra.kind ?? (from === null && source === 'polling' ? 'first_seen' : 'move'),
+        stage_from: from,
+        stage_to: to,
+        stage_to_id: extra.stageId ?? null,
+        changed_at: at,
+        received_at: at,
+        source,
+        event_id: null,
+        first_name: null,
+        last_name: null,
+        assigned_user_id: null,
+        assigned_user_name: null,
+      })
       .execute();
   }
 
@@ -113,7 +134,7 @@ describe('monitoring SQL', () => {
     ]);
   });
 
-  it('stage_changes_per_day: how many reached each stage each day, by source', async () => {
+  it('stage_changes_per_day: how many reached each stage each day, by source, first sightings left out', async () => {
     const today = new Date();
     today.setHours(12, 0, 0, 0);
     const yesterday = new Date(today.getTime() - 24 * 60 * MIN);
@@ -121,6 +142,9 @@ describe('monitoring SQL', () => {
     await change(2, 'ACQ - Qualified', 'ACQ - Offers Made', today, 'polling');
     await change(3, 'Lead', 'ACQ - Qualified', today);
     await change(4, 'ACQ - Qualified', 'ACQ - Offers Made', yesterday);
+    // Found already in a stage by the first poll: not an arrival.
+    await change(5, null, 'ACQ - Offers Made', today, 'polling');
+    await change(6, null, 'ACQ - Qualified', today, 'webhook_peopleUpdated', { kind: 'first_seen' });
     const rows = await runMonitoringQuery<{ day: Date; stage: string; changes: number; webhook_rows: number; polling_rows: number }>(tdb.db, 'stage_changes_per_day');
     expect(rows.map((r) => [r.stage, r.changes, r.webhook_rows, r.polling_rows])).to.deep.equal([
       ['ACQ - Offers Made', 2, 1, 1],
@@ -139,9 +163,26 @@ describe('monitoring SQL', () => {
     expect(rows.map((r) => [r.person_id, r.fub_stage, r.recorded_stage])).to.deep.equal([[2, 'ACQ - Offers Made', 'Lead']]);
   });
 
+  it('stage_changes_per_day and stage_disagreements: a stage renamed in FUB is one stage under its current name', async () => {
+    const today = new Date();
+    today.setHours(12, 0, 0, 0);
+    await tdb.db.insertInto('stages').values({ stage_id: 42, name: 'Contract Out' }).execute();
+    await change(1, 'Lead', 'Contract Sent', today, 'webhook_peopleStageUpdated', { stageId: 42 });
+    await change(2, 'Lead', 'Contract Out', today, 'webhook_peopleStageUpdated', { stageId: 42 });
+    const rows = await runMonitoringQuery<{ stage: string; changes: number }>(tdb.db, 'stage_changes_per_day');
+    expect(rows.map((r) => [r.stage, r.changes])).to.deep.equal([['Contract Out', 2]]);
+    await sql`UPDATE people SET fub_stage = 'Contract Out', fub_stage_id = 42`.execute(tdb.db);
+    expect(await runMonitoringQuery(tdb.db, 'stage_disagreements')).to.deep.equal([]);
+  });
+
   it('time_in_stage: completed stays with median and average hours, and who is in each stage now', async () => {
     const t0 = Date.parse('2026-11-01T00:00:00Z');
     const h = (n: number) => new Date(t0 + n * 60 * MIN);
+    // A stay whose start we never saw (first sighting) has no length, and a deleted person is in no stage.
+    await change(3, null, 'Lead', h(1), 'polling');
+    await change(3, 'Lead', 'ACQ - Qualified', h(1.5));
+    await change(4, null, 'ACQ - Offers Made', h(1), 'polling');
+    await tdb.db.updateTable('people').set({ deleted_at: h(6) }).where('person_id', '=', 4).execute();
     await change(1, null, 'Lead', h(0));
     await change(1, 'Lead', 'ACQ - Qualified', h(2));
     await change(1, 'ACQ - Qualified', 'ACQ - Offers Made', h(5));
@@ -150,7 +191,7 @@ describe('monitoring SQL', () => {
     const rows = await runMonitoringQuery<{ stage: string; completed_stays: number; median_hours: number | null; avg_hours: number | null; in_stage_now: number }>(tdb.db, 'time_in_stage');
     expect(rows).to.deep.equal([
       { stage: 'ACQ - Offers Made', completed_stays: 0, median_hours: null, avg_hours: null, in_stage_now: 1 },
-      { stage: 'ACQ - Qualified', completed_stays: 1, median_hours: 3, avg_hours: 3, in_stage_now: 1 },
+      { stage: 'ACQ - Qualified', completed_stays: 1, median_hours: 3, avg_hours: 3, in_stage_now: 2 },
       { stage: 'Lead', completed_stays: 2, median_hours: 3, avg_hours: 3, in_stage_now: 0 },
     ]);
   });

@@ -41,9 +41,9 @@ describe('the poller', function () {
   async function expectMatchesFub(ids: number[]): Promise<void> {
     const { rows } = await sql<{ person_id: number; stage_to: string }>`
       SELECT DISTINCT ON (person_id) person_id, stage_to FROM stage_changes
-      ORDER BY person_id, changed_at DESC, id DESC`.execute(h.tdb.db);
+      ORDER BY person_id, changed_at DESC, seq DESC`.execute(h.tdb.db);
     const latest = new Map(rows.map((r) => [r.person_id, r.stage_to]));
-    const wrong = ids.filter((id) => latest.get(id) !== h.sim.people.get(id)!.stage);
+    const wrong = ids.filter((id) => latest.get(id) !== h.sim.stageName(h.sim.people.get(id)!));
     expect(wrong, 'people whose latest row disagrees with FUB').to.deep.equal([]);
     const { rows: dupes } = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM (
@@ -114,8 +114,7 @@ describe('the poller', function () {
     await h.deliver(h.sim.movePerson(1, 'ACQ - Offer Not Accepted', new Date(t + 4 * 60_000)).stageUpdated);
     await h.processor.drain();
     // FUB's list lags and still shows the earlier stage, stamped 2 minutes after it was set.
-    h.sim.people.get(1)!.stage = 'ACQ - Offers Made';
-    h.sim.people.get(1)!.updated = new Date(t + 2 * 60_000);
+    h.sim.setStage(1, 'ACQ - Offers Made', new Date(t + 2 * 60_000));
     await pollSucceededAt(new Date(Date.now() - HOUR));
     const result = succeeded(await h.newPoller().runOnce());
     expect(result.counts.changes_skipped_as_duplicate).to.equal(1);

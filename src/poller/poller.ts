@@ -2,13 +2,18 @@ import { sql } from 'kysely';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Db } from '../shared/db/database.js';
 import type { PollMode } from '../shared/db/schema.js';
+import type { PersonRow } from '../shared/db/schema.js';
 import { FubApiError, toFubPerson, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { findPeople, saveFubStages } from '../shared/stages/people.repository.js';
-import { recordFirstSightings } from '../shared/stages/record-first-sightings.js';
-import { recordObservation } from '../shared/stages/record-observation.js';
-import type { StageObservation } from '../shared/stages/record-stage.js';
+import type { SnapshotEvidence } from '../shared/stages/evidence.js';
+import { findPeople, markSeenByPoll, type PersonDetails } from '../shared/stages/people.repository.js';
+import { recordFirstSightings, type FirstRead } from '../shared/stages/record-first-sightings.js';
+import type { PersonReports } from '../shared/stages/record-reports.js';
+import { recordReports } from '../shared/stages/record-reports-logged.js';
+import { snapshotFromRead } from '../shared/stages/report-times.js';
+import { createStageDirectory } from '../shared/stages/stage-directory.js';
+import { noteWatchingSince } from '../shared/stages/stage-evidence.repository.js';
 import {
   closeAbandonedRuns,
   finishPollRun,
@@ -26,8 +31,6 @@ export interface PollerOptions {
   cron: string;
   /** Re-read this much before the last successful poll's start (clock skew, slow commits in FUB). */
   overlapMs: number;
-  /** The ±window of the NOT EXISTS guard against rows a webhook already wrote. */
-  duplicateWindowSeconds: number;
   pageSize?: number;
   /** Told after every page (the CLI draws a progress bar from it). */
   onPage?: (progress: PollProgress) => void;
@@ -72,6 +75,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
   let running: Promise<PollResult> | undefined;
   let interruptRequested = false;
   let task: ScheduledTask | undefined;
+  const stages = createStageDirectory({ db, fub, log });
 
   async function poll(full: boolean): Promise<PollResult> {
     return db.connection().execute(async (conn) => {
@@ -93,17 +97,19 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     const backfill = await readBackfillState(db);
     const lastComplete = await lastCompletePoint(db);
     const mode: PollMode = fullRequested || lastComplete === undefined || backfill.cursor !== null ? 'full' : 'incremental';
+    // FUB's clock, like the `updated` it is compared with (complete_as_of is kept on FUB's clock).
     const watermark = mode === 'incremental' ? new Date(lastComplete!.getTime() - options.overlapMs) : null;
     const run = await startPollRun(db, mode, watermark);
     const counts: PollCounts = { pages: 0, people_seen: 0, changes_inserted: 0, changes_skipped_as_duplicate: 0, api_calls: 0 };
     const runLog = log.child({ runId: run.id, mode });
     runLog.info({ watermark, resumingBackfill: mode === 'full' && backfill.cursor !== null }, 'poll started');
     const callsBefore = fub.stats.calls;
+    const start = startOnFubClock();
     try {
       const completeAsOf =
         mode === 'full'
-          ? await walkAll(run.started_at, backfill.cursor !== null && !fullRequested ? backfill : null, counts, runLog)
-          : await walkChangedSince(watermark!, counts, runLog).then((done) => (done ? run.started_at : undefined));
+          ? await walkAll(start, backfill.cursor !== null && !fullRequested ? backfill : null, counts, runLog)
+          : await walkChangedSince(watermark!, start, counts, runLog).then((done) => (done ? start() : undefined));
       counts.api_calls = fub.stats.calls - callsBefore;
       if (completeAsOf === undefined) {
         await finishPollRun(db, run.id, { status: 'interrupted' }, counts);
@@ -122,13 +128,24 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     }
   }
 
+  /**
+   * When this poll began, on FUB's clock: everything FUB changed before it is read once the poll
+   * succeeds. Asked after the first answer, which tells FUB's clock; a second early for the `Date`
+   * header's whole seconds.
+   */
+  function startOnFubClock(): () => Date {
+    const localStart = Date.now();
+    return () => new Date(fub.clock.toFub(localStart).getTime() - 1000);
+  }
+
   /** Newest first, stopping at the watermark. Returns false when interrupted. */
-  async function walkChangedSince(watermark: Date, counts: PollCounts, runLog: Logger): Promise<boolean> {
+  async function walkChangedSince(watermark: Date, start: () => Date, counts: PollCounts, runLog: Logger): Promise<boolean> {
     let next: string | undefined;
     let ascending = (await readDescendingSort(db) ?? (await probeDescendingSort(runLog))) === false;
     for (;;) {
       if (interruptRequested) return false;
       const page = await fetchPage({ sort: '-updated' }, next, counts);
+      if (next === undefined) await noteWatchingSince(db, start());
       const people = page.people;
       // FUB documents `sort=updated`; if a page is not newest first, the '-' was not honoured and
       // the only safe way on is to read every page (nothing can be skipped by date).
@@ -139,7 +156,6 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
       }
       await observePage(
         people.filter((p) => p.updated === null || p.updated >= watermark),
-        page.fetchedAt,
         counts,
         runLog,
       );
@@ -153,20 +169,20 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
 
   /**
    * Every person once, resumable: the cursor is saved after each page. Returns when the walk began
-   * (all changes before it are now read), or undefined when interrupted.
+   * (FUB's clock: all changes before it are now read), or undefined when interrupted.
    */
   async function walkAll(
-    runStartedAt: Date,
+    runStart: () => Date,
     resumeFrom: { cursor: string | null; startedAt: Date | null; peopleSeen: number } | null,
     counts: PollCounts,
     runLog: Logger,
   ): Promise<Date | undefined> {
     let resume = resumeFrom;
-    let startedAt = resume?.startedAt ?? runStartedAt;
+    let startedAt = resume?.startedAt ?? undefined;
     let next = resume?.cursor ?? undefined;
     let seenBefore = resume?.peopleSeen ?? 0;
     if (resume) runLog.info({ peopleAlreadySeen: seenBefore }, 'resuming the interrupted full walk');
-    else await saveBackfillState(db, { cursor: null, startedAt, peopleSeen: 0 });
+    else await saveBackfillState(db, { cursor: null, startedAt: null, peopleSeen: 0 });
     for (;;) {
       if (interruptRequested) return undefined;
       let page: Awaited<ReturnType<typeof fetchPage>>;
@@ -179,11 +195,15 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
         next = undefined;
         seenBefore = 0;
         resume = null;
-        startedAt = runStartedAt;
-        await saveBackfillState(db, { cursor: null, startedAt, peopleSeen: 0 });
+        startedAt = undefined;
+        await saveBackfillState(db, { cursor: null, startedAt: null, peopleSeen: 0 });
         continue;
       }
-      await observePage(page.people, page.fetchedAt, counts, runLog);
+      if (startedAt === undefined) {
+        startedAt = runStart();
+        await noteWatchingSince(db, startedAt);
+      }
+      await observePage(page.people, counts, runLog);
       seenBefore += page.people.length;
       report('full', { ...counts, people_seen: seenBefore }, page.total);
       if (!page.next || page.people.length === 0) {
@@ -205,19 +225,20 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
    * and they start with different people. A 4xx for '-updated' means it is not supported.
    */
   async function probeDescendingSort(runLog: Logger): Promise<boolean | null> {
-    const page = (sort: string) => fub.get<PeoplePage>('/people', { sort, limit: PROBE_SIZE, includeTrash: true });
-    let newest: PeoplePage;
+    const page = async (sort: string): Promise<FubPerson[]> => {
+      const { data, fubTime } = await fub.getTimed<PeoplePage>('/people', { sort, limit: PROBE_SIZE, includeTrash: true });
+      return (data.people ?? []).map((raw) => toFubPerson(raw, fubTime)).filter((p): p is FubPerson => p !== null);
+    };
+    let down: FubPerson[];
     try {
-      newest = await page('-updated');
+      down = await page('-updated');
     } catch (error) {
       if (!(error instanceof FubApiError && error.status !== undefined && error.status >= 400 && error.status < 500)) throw error;
       await saveDescendingSort(db, false);
       runLog.warn({ err: error }, 'FUB refused sort=-updated; incremental polls will read every page');
       return false;
     }
-    const oldest = await page('updated');
-    const down = (newest.people ?? []).map(toFubPerson).filter((p): p is FubPerson => p !== null);
-    const up = (oldest.people ?? []).map(toFubPerson).filter((p): p is FubPerson => p !== null);
+    const up = await page('updated');
     if (down.length < 2 || up.length < 2) return null; // too few people to tell yet
     const honoured = down[0]!.id !== up[0]!.id && isNewestFirst(down) && isNewestFirst([...up].reverse());
     await saveDescendingSort(db, honoured);
@@ -229,76 +250,61 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     order: { sort: string },
     next: string | undefined,
     counts: PollCounts,
-  ): Promise<{ people: FubPerson[]; next: string | undefined; total: number | undefined; fetchedAt: Date }> {
-    // Taken before asking: no stage FUB reports can be dated later than this.
-    const fetchedAt = new Date();
-    const body = await fub.get<PeoplePage>('/people', {
+  ): Promise<{ people: FubPerson[]; next: string | undefined; total: number | undefined }> {
+    const { data: body, fubTime } = await fub.getTimed<PeoplePage>('/people', {
       ...order,
       limit: pageSize,
       includeTrash: true,
       ...(next ? { next } : {}),
     });
     counts.pages += 1;
-    const people = (body.people ?? []).map(toFubPerson).filter((p): p is FubPerson => p !== null);
-    return { people, next: nextCursor(body), total: body._metadata?.total, fetchedAt };
+    const people = (body.people ?? []).map((raw) => toFubPerson(raw, fubTime)).filter((p): p is FubPerson => p !== null);
+    return { people, next: nextCursor(body), total: body._metadata?.total };
   }
 
   /**
    * One read for the page's known states. People never seen are recorded in one statement; only
-   * people whose stage or details differ go through the locked path. A full walk over an
-   * unchanged account costs one query per page.
+   * people whose read differs from the last one kept (stage or `updated`) go through the core. A
+   * full walk over an unchanged account costs a query or two per page.
    */
-  async function observePage(people: FubPerson[], now: Date, counts: PollCounts, runLog: Logger): Promise<void> {
+  async function observePage(people: FubPerson[], counts: PollCounts, runLog: Logger): Promise<void> {
     counts.people_seen += people.length;
+    await stages.learn(people.flatMap((p) => (p.stageId !== null && p.stage !== null ? [{ id: p.stageId, name: p.stage }] : [])));
     const known = new Map((await findPeople(db, people.map((p) => p.id))).map((row) => [row.person_id, row]));
-    const firstSightings: StageObservation[] = [];
-    const differing: { obs: StageObservation; stageDiffers: boolean }[] = [];
+    const receivedAt = new Date();
+    const firstReads: FirstRead[] = [];
+    const changed: { reports: PersonReports; stageDiffers: boolean }[] = [];
     for (const person of people) {
-      if (person.stage === null) continue;
-      const obs = observationOf(person, person.stage, now);
-      const row = known.get(person.id);
-      if (row === undefined) {
-        firstSightings.push(obs);
-        continue;
-      }
-      const stageDiffers = row.stage !== person.stage;
-      const detailsDiffer =
-        row.first_name !== person.firstName ||
-        row.last_name !== person.lastName ||
-        row.assigned_user_id !== person.assignedUserId ||
-        row.assigned_user_name !== person.assignedTo;
-      if (stageDiffers || detailsDiffer) differing.push({ obs, stageDiffers });
-    }
-    const recorded = await recordFirstSightings(db, firstSightings);
-    counts.changes_inserted += recorded.size;
-    if (recorded.size > 0) runLog.info({ people: recorded.size }, 'first stage recorded for people not seen before');
-    for (const obs of firstSightings) if (!recorded.has(obs.personId)) differing.push({ obs, stageDiffers: true });
-    for (const { obs, stageDiffers } of differing) {
-      const outcome = await recordObservation(db, runLog, obs);
-      if (outcome.kind === 'inserted' || outcome.kind === 'redated') counts.changes_inserted += 1;
-      // FUB disagreed with what we knew, yet the history already holds this stage then.
-      else if (stageDiffers) counts.changes_skipped_as_duplicate += 1;
-    }
-    await saveFubStages(db, people.map((p) => ({ personId: p.id, stage: p.stage })), now);
-  }
-
-  function observationOf(person: FubPerson, stage: string, now: Date): StageObservation {
-    return {
-      personId: person.id,
-      stage,
-      // FUB's best estimate of when the stage was set, never later than the poll.
-      observedAt: person.updated !== null && person.updated < now ? person.updated : now,
-      receivedAt: now,
-      source: 'polling',
-      eventId: null,
-      details: {
+      const snapshot = snapshotFromRead(person, { source: 'polling', eventId: null, receivedAt });
+      if (snapshot === null) continue;
+      const details: PersonDetails = {
         firstName: person.firstName,
         lastName: person.lastName,
         assignedUserId: person.assignedUserId,
         assignedUserName: person.assignedTo,
-      },
-      nearDuplicateWindowSeconds: options.duplicateWindowSeconds,
-    };
+      };
+      const row = known.get(person.id);
+      if (row === undefined) {
+        firstReads.push({ personId: person.id, snapshot, details });
+        continue;
+      }
+      if (isLastRead(row, snapshot) && !detailsDiffer(row, details)) continue;
+      changed.push({ reports: { personId: person.id, evidence: [snapshot], details }, stageDiffers: !isStage(row, snapshot) });
+    }
+    const recorded = await recordFirstSightings(db, firstReads);
+    counts.changes_inserted += recorded.size;
+    if (recorded.size > 0) runLog.info({ people: recorded.size }, 'first stage recorded for people not seen before');
+    for (const read of firstReads) {
+      if (!recorded.has(read.personId)) changed.push({ reports: { personId: read.personId, evidence: [read.snapshot], details: read.details }, stageDiffers: true });
+    }
+    for (const { reports, stageDiffers } of changed) {
+      const outcome = await recordReports(db, runLog, reports);
+      counts.changes_inserted += outcome.inserted.length;
+      // FUB disagreed with what we knew, yet the history already explains this read.
+      if (outcome.inserted.length === 0 && stageDiffers) counts.changes_skipped_as_duplicate += 1;
+    }
+    const readAt = people[0]?.readAt;
+    if (readAt) await markSeenByPoll(db, people.map((p) => p.id), readAt);
   }
 
   function report(mode: PollMode, counts: PollCounts, total: number | undefined): void {
@@ -341,6 +347,31 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     },
   };
   return poller;
+}
+
+/** The read is the one we kept last: same `updated`, same stage. */
+function isLastRead(row: PersonRow, read: SnapshotEvidence): boolean {
+  return row.fub_updated_at !== null && row.fub_updated_at.getTime() === read.at.getTime() && sameStage(row.fub_stage_id, row.fub_stage, read);
+}
+
+/** The read finds the person in the stage their history ends in. */
+function isStage(row: PersonRow, read: SnapshotEvidence): boolean {
+  return sameStage(row.stage_id, row.stage, read);
+}
+
+/** By id when both sides know it (a rename keeps the id), else by name. */
+function sameStage(id: number | null, name: string | null, read: SnapshotEvidence): boolean {
+  if (id !== null && read.stage.id !== null) return id === read.stage.id;
+  return name === read.stage.name;
+}
+
+function detailsDiffer(row: PersonRow, details: PersonDetails): boolean {
+  return (
+    row.first_name !== details.firstName ||
+    row.last_name !== details.lastName ||
+    row.assigned_user_id !== details.assignedUserId ||
+    row.assigned_user_name !== details.assignedUserName
+  );
 }
 
 /** Every person updated no later than the one before (people without a date are not judged). */

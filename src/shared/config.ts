@@ -21,8 +21,6 @@ export interface PollerConfig {
   readonly cron: string;
   /** How far before the last successful poll's start the next one re-reads. */
   readonly overlapMs: number;
-  /** ± window of the NOT EXISTS guard (same person and stage). */
-  readonly duplicateWindowSeconds: number;
 }
 
 export interface Config {
@@ -144,7 +142,6 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
     poller: {
       cron: pollCron,
       overlapMs: integer('POLL_OVERLAP_MINUTES', 5, 0, 1440) * 60_000,
-      duplicateWindowSeconds: 300,
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);

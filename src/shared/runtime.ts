@@ -3,6 +3,7 @@ import { createDb, type Db } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase } from './db/open-database.js';
 import { createFubClient, fubConnection, type FubClient } from './fub/fub-client.js';
+import { FubClock } from './fub/fub-clock.js';
 import { FubRateLimiter } from './fub/rate-limiter.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -13,7 +14,7 @@ export interface Runtime {
   log: Logger;
   db: Db;
   metrics: Metrics;
-  /** A FUB client of its own (its own call counts) drawing on the process's one rate limiter. */
+  /** A FUB client of its own (its own call counts) on the process's one rate limiter and FUB clock. */
   newFubClient(): FubClient;
   close(): Promise<void>;
 }
@@ -35,10 +36,12 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
   const db = createDb(location.url);
   const metrics = createMetrics(db);
   const limiter = new FubRateLimiter({ onWait: metrics.fubHooks.onWait });
+  const clock = new FubClock();
   const newFubClient = (): FubClient =>
     createFubClient({
       ...fubConnection(config.fub),
       limiter,
+      clock,
       log,
       onCall: metrics.fubHooks.onCall,
     });

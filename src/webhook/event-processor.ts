@@ -5,8 +5,13 @@ import type { WebhookEventRow } from '../shared/db/schema.js';
 import { backoff, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { recordObservation } from '../shared/stages/record-observation.js';
-import type { StageObservation } from '../shared/stages/record-stage.js';
+import type { Evidence } from '../shared/stages/evidence.js';
+import type { PersonReports } from '../shared/stages/record-reports.js';
+import { recordReports } from '../shared/stages/record-reports-logged.js';
+import { moveFromWebhook, snapshotFromRead, unnamedMoveFromWebhook } from '../shared/stages/report-times.js';
+import { createStageDirectory } from '../shared/stages/stage-directory.js';
+import { noteWatchingSince } from '../shared/stages/stage-evidence.repository.js';
+import { findPeople } from '../shared/stages/people.repository.js';
 import { planEvent, type EventPlan } from './plan-event.js';
 import { claimDueEvents, expireLeases, extendLease, finishEvent, releaseEvents } from './webhook-events.repository.js';
 
@@ -30,7 +35,7 @@ export interface EventProcessor {
   stop(): Promise<void>;
 }
 
-type FetchResult = { people: Map<number, FubPerson>; fetchedAt: Date } | { error: Error };
+type FetchResult = { people: Map<number, FubPerson> } | { error: Error };
 
 class PersonNotFoundError extends Error {}
 
@@ -52,6 +57,9 @@ export function createEventProcessor(deps: {
   let wakeRequested = false;
   let wakeSleepers: (() => void)[] = [];
   let lastLeaseSweep = 0;
+  const stages = createStageDirectory({ db, fub, log });
+  // The earliest eventCreated this process has noted as "watching since" (skips the write after that).
+  let watchingFloor = Number.POSITIVE_INFINITY;
 
   async function processBatch(): Promise<number> {
     if (Date.now() - lastLeaseSweep >= options.sweepIntervalMs) {
@@ -110,10 +118,8 @@ export function createEventProcessor(deps: {
       groups.map(async (group) => {
         const ids = group.flatMap((p) => (p.plan.kind === 'fetch' ? p.plan.personIds : []));
         let result: FetchResult;
-        // Taken before asking, as the poller does: no fetched stage is dated later than the read.
-        const fetchedAt = new Date();
         try {
-          result = { people: await fub.getPeopleByIds(ids), fetchedAt };
+          result = { people: await fub.getPeopleByIds(ids) };
         } catch (error) {
           result = { error: error as Error };
         }
@@ -131,44 +137,65 @@ export function createEventProcessor(deps: {
         eventLog.info({ outcome: 'ignored', reason: plan.reason }, 'webhook event ignored');
         return;
       }
-      const source = `webhook_${row.event}`;
-      const observations: StageObservation[] = [];
-      let missing: number[] = [];
-      if (plan.kind === 'stage-given') {
-        for (const personId of plan.personIds) {
-          observations.push({ personId, stage: plan.stage, observedAt: plan.at, receivedAt: row.received_at, source, eventId: row.event_id });
-        }
-      } else {
-        if (fetched === undefined) throw new Error('people were not fetched');
-        if ('error' in fetched) throw fetched.error;
-        missing = plan.personIds.filter((id) => !fetched.people.has(id));
-        for (const person of plan.personIds.map((id) => fetched.people.get(id))) {
-          if (!person || person.stage === null) continue;
-          observations.push({
-            personId: person.id,
-            stage: person.stage,
-            // The fetched stage is as of the person's last update, never later than the fetch.
-            observedAt: person.updated && person.updated < fetched.fetchedAt ? person.updated : fetched.fetchedAt,
-            receivedAt: row.received_at,
-            source,
-            eventId: row.event_id,
-            details: {
-              firstName: person.firstName,
-              lastName: person.lastName,
-              assignedUserId: person.assignedUserId,
-              assignedUserName: person.assignedTo,
-            },
-          });
-        }
-      }
-      for (const obs of observations) await recordObservation(db, eventLog, obs);
-      if (missing.length > 0) throw new PersonNotFoundError(`person ${missing.join(', ')} not found in FUB yet`);
+      if (row.event_created !== null) await noteWatching(row.event_created);
+      const reports = await reportsOf(row, plan, fetched);
+      for (const report of reports.recorded) await recordReports(db, eventLog, report);
+      if (reports.missing.length > 0) throw new PersonNotFoundError(`person ${reports.missing.join(', ')} not found in FUB yet`);
       await finish(row, claim, { status: 'completed' }, eventLog);
       deps.metrics?.processingLagSeconds.observe((Date.now() - row.received_at.getTime()) / 1000);
-      eventLog.info({ outcome: 'completed', observations: observations.length }, 'webhook event processed');
+      eventLog.info({ outcome: 'completed', people: reports.recorded.length }, 'webhook event processed');
     } catch (error) {
       await failEvent(row, claim, error as Error, eventLog);
     }
+  }
+
+  /** What the event tells about each person it names, and whom FUB could not show us. */
+  async function reportsOf(
+    row: WebhookEventRow,
+    plan: Exclude<EventPlan, { kind: 'ignore' }>,
+    fetched: FetchResult | undefined,
+  ): Promise<{ recorded: PersonReports[]; missing: number[] }> {
+    const event = { eventId: row.event_id, event: row.event, receivedAt: row.received_at };
+    if (plan.kind === 'delete') {
+      return { recorded: plan.personIds.map((personId) => ({ personId, evidence: [], deletedAt: plan.at ?? row.received_at })), missing: [] };
+    }
+    if (plan.kind === 'stage-given') {
+      await stages.resolve([plan.stage]);
+      const move = moveFromWebhook({ ...event, eventCreated: plan.at }, plan.stage);
+      return { recorded: plan.personIds.map((personId) => ({ personId, evidence: [move] })), missing: [] };
+    }
+    if (fetched === undefined) throw new Error('people were not fetched');
+    if ('error' in fetched) throw fetched.error;
+    const read = [...fetched.people.values()];
+    await stages.learn(read.flatMap((p) => (p.stageId !== null && p.stage !== null ? [{ id: p.stageId, name: p.stage }] : [])));
+    const moved = plan.movedAt !== null ? unnamedMoveFromWebhook({ ...event, eventCreated: plan.movedAt }) : null;
+    const recorded: PersonReports[] = [];
+    const absent: number[] = [];
+    for (const personId of plan.personIds) {
+      const person = fetched.people.get(personId);
+      const evidence: Evidence[] = moved ? [moved] : [];
+      const snapshot = person ? snapshotFromRead(person, { source: `webhook_${row.event}`, eventId: row.event_id, receivedAt: row.received_at }) : null;
+      if (snapshot) evidence.push(snapshot);
+      if (!person) absent.push(personId);
+      if (evidence.length === 0 && !person) continue;
+      recorded.push({
+        personId,
+        evidence,
+        ...(person
+          ? { details: { firstName: person.firstName, lastName: person.lastName, assignedUserId: person.assignedUserId, assignedUserName: person.assignedTo } }
+          : {}),
+      });
+    }
+    // FUB answers nothing for a person it deleted; only the others are worth waiting for.
+    const deleted = new Set((await findPeople(db, absent)).filter((p) => p.deleted_at !== null).map((p) => p.person_id));
+    return { recorded, missing: absent.filter((id) => !deleted.has(id)) };
+  }
+
+  /** The earliest event seen tells since when webhooks have been watching (FUB's clock). */
+  async function noteWatching(eventCreated: Date): Promise<void> {
+    if (eventCreated.getTime() >= watchingFloor) return;
+    await noteWatchingSince(db, eventCreated);
+    watchingFloor = eventCreated.getTime();
   }
 
   async function finish(row: WebhookEventRow, claim: string, result: Parameters<typeof finishEvent>[3], eventLog: Logger): Promise<void> {

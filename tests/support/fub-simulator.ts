@@ -9,11 +9,24 @@ export interface SimPerson {
   id: number;
   firstName: string;
   lastName: string;
-  stage: string;
+  /** FUB's stage id; the name comes from the stage definitions (a rename changes it for everyone). */
+  stageId: number;
+  /** FUB's own times, on FUB's clock (kept to the millisecond here, printed to the whole second). */
   updated: Date;
   created: Date;
   assignedUserId: number | null;
   assignedTo: string | null;
+}
+
+/** What one people read returned for one person (the tests' ground truth of every report FUB made). */
+export interface SimRead {
+  personId: number;
+  stageId: number;
+  stage: string;
+  /** `updated` as printed (whole seconds). */
+  updated: Date;
+  /** FUB's clock when it answered. */
+  at: Date;
 }
 
 export interface SimRequest {
@@ -55,6 +68,13 @@ export interface WebhookEnvelope {
   data?: { stage: string };
 }
 
+/** The webhooks FUB sends for one stage move: the event naming the stage, the same without it, and peopleUpdated. */
+export interface MoveWebhooks {
+  stageUpdated: WebhookEnvelope;
+  stageUpdatedBare: WebhookEnvelope;
+  peopleUpdated: WebhookEnvelope;
+}
+
 export class FubSimulator {
   readonly apiKey = 'sim-api-key';
   /** A valid key that is not the account owner's: FUB answers 403 on /webhooks for it. */
@@ -65,7 +85,13 @@ export class FubSimulator {
   readonly system = 'fub-collector-tests';
   readonly systemKey = 'sim-system-key-' + randomUUID();
   readonly people = new Map<number, SimPerson>();
+  /** Stage definitions: id → current name. Stages are created on first use of a name. */
+  readonly stages = new Map<number, string>();
   readonly requests: SimRequest[] = [];
+  /** Every person every people read returned, in order. */
+  readonly reads: SimRead[] = [];
+  /** FUB's clock minus ours, in ms: real FUB runs on its own clock, and so does this one. */
+  clockOffsetMs = 0;
   /** Consulted in order for each request; the first answer wins. Remove with `faults.length = 0`. */
   readonly faults: Fault[] = [];
   /** Advertised in X-RateLimit-* headers; `enforceRateLimit` also answers 429 past it. */
@@ -99,6 +125,9 @@ export class FubSimulator {
 
   reset(): void {
     this.people.clear();
+    this.stages.clear();
+    this.reads.length = 0;
+    this.clockOffsetMs = 0;
     this.webhooks.length = 0;
     this.requests.length = 0;
     this.faults.length = 0;
@@ -109,12 +138,37 @@ export class FubSimulator {
     this.latencyMs = 0;
   }
 
-  addPerson(id: number, stage: string, at = new Date(), names?: { firstName: string; lastName: string }): SimPerson {
+  /** FUB's clock now (our clock plus `clockOffsetMs`). */
+  now(): Date {
+    return new Date(Date.now() + this.clockOffsetMs);
+  }
+
+  /** The id of the stage called `name`, defining it if it does not exist yet. */
+  stageId(name: string): number {
+    for (const [id, existing] of this.stages) if (existing === name) return id;
+    const id = 100 + this.stages.size;
+    this.stages.set(id, name);
+    return id;
+  }
+
+  stageName(person: SimPerson): string {
+    return this.stages.get(person.stageId)!;
+  }
+
+  /** A rename in FUB's settings: same id, new name; nobody's `updated` changes and no webhook fires. */
+  renameStage(from: string, to: string): number {
+    const id = this.stageId(from);
+    this.stages.set(id, to);
+    return id;
+  }
+
+  /** A person FUB already has (created and last updated at `at`, FUB's clock); no webhook. */
+  addPerson(id: number, stage: string, at = this.now(), names?: { firstName: string; lastName: string }): SimPerson {
     const person: SimPerson = {
       id,
       firstName: names?.firstName ?? `First${id}`,
       lastName: names?.lastName ?? `Last${id}`,
-      stage,
+      stageId: this.stageId(stage),
       updated: at,
       created: at,
       assignedUserId: 7,
@@ -124,29 +178,64 @@ export class FubSimulator {
     return person;
   }
 
-  /** What a FUB client needs to talk to this simulator as the registered system. */
+  /** Creates a person in FUB now and returns the peopleCreated webhook FUB sends. */
+  createPerson(id: number, stage: string, at = this.now()): WebhookEnvelope {
+    this.addPerson(id, stage, at);
+    return this.envelope('peopleCreated', [id], at);
+  }
+
+  /** What a client needs to talk to this simulator as the registered system. */
   connection(): { baseUrl: string; apiKey: string; system: string; systemKey: string } {
     return { baseUrl: this.baseUrl, apiKey: this.apiKey, system: this.system, systemKey: this.systemKey };
   }
 
-  /** Moves a person in FUB and returns the webhooks FUB would send for that move. */
-  movePerson(id: number, stage: string, at = new Date()): { stageUpdated: WebhookEnvelope; stageUpdatedBare: WebhookEnvelope; peopleUpdated: WebhookEnvelope } {
+  /** Moves a person in FUB (at `at`, FUB's clock) and returns the webhooks FUB would send for that move. */
+  movePerson(id: number, stage: string, at = this.now()): MoveWebhooks {
+    const person = this.person(id);
+    person.stageId = this.stageId(stage);
+    person.updated = at;
+    return {
+      stageUpdated: { ...this.envelope('peopleStageUpdated', [id], at), data: { stage } },
+      stageUpdatedBare: this.envelope('peopleStageUpdated', [id], at),
+      peopleUpdated: this.envelope('peopleUpdated', [id], at),
+    };
+  }
+
+  /** Sets a person's stage as FUB shows it, without a move's webhooks (a lagging read, a test's setup). */
+  setStage(id: number, stage: string, updated: Date): void {
+    const person = this.person(id);
+    person.stageId = this.stageId(stage);
+    person.updated = updated;
+  }
+
+  /** An edit that is not a move (a note, a tag): `updated` moves on, and peopleUpdated fires. */
+  touchPerson(id: number, at = this.now()): WebhookEnvelope {
+    this.person(id).updated = at;
+    return this.envelope('peopleUpdated', [id], at);
+  }
+
+  /** Deletes a person: FUB answers 404 for them from now on, and sends peopleDeleted. */
+  deletePerson(id: number, at = this.now()): WebhookEnvelope {
+    this.person(id);
+    this.people.delete(id);
+    return this.envelope('peopleDeleted', [id], at);
+  }
+
+  /** A webhook envelope as FUB prints it: `eventCreated` to the whole second, with an offset. */
+  envelope(event: string, ids: number[], at = this.now()): WebhookEnvelope {
+    return {
+      eventId: randomUUID(),
+      eventCreated: fubEventTime(at),
+      event,
+      resourceIds: ids,
+      uri: `${this.baseUrl}/people?id=${ids.join(',')}`,
+    };
+  }
+
+  private person(id: number): SimPerson {
     const person = this.people.get(id);
     if (!person) throw new Error(`no simulated person ${id}`);
-    person.stage = stage;
-    person.updated = at;
-    const envelope = (event: string): WebhookEnvelope => ({
-      eventId: randomUUID(),
-      eventCreated: at.toISOString(),
-      event,
-      resourceIds: [id],
-      uri: `${this.baseUrl}/people?id=${id}`,
-    });
-    return {
-      stageUpdated: { ...envelope('peopleStageUpdated'), data: { stage } },
-      stageUpdatedBare: envelope('peopleStageUpdated'),
-      peopleUpdated: envelope('peopleUpdated'),
-    };
+    return person;
   }
 
   /** The body bytes and `FUB-Signature` FUB would send for this payload. */
@@ -189,6 +278,8 @@ export class FubSimulator {
     const used = this.requests.filter((r) => r.at > Date.now() - this.rateLimit.windowSeconds * 1000).length;
     res.writeHead(answer.status, {
       'Content-Type': 'application/json',
+      // FUB's clock at the answer, whole seconds (HTTP dates have no fractions).
+      Date: this.now().toUTCString(),
       'X-RateLimit-Limit': String(this.rateLimit.limit),
       'X-RateLimit-Remaining': String(Math.max(0, this.rateLimit.limit - used)),
       'X-RateLimit-Window': String(this.rateLimit.windowSeconds),
@@ -206,7 +297,7 @@ export class FubSimulator {
   private listPeople(req: SimRequest): SimResponse {
     const includeTrash = req.query.get('includeTrash') === 'true';
     const limit = Math.max(1, Math.min(100, Number(req.query.get('limit') ?? 10)));
-    let people = [...this.people.values()].filter((p) => includeTrash || p.stage !== 'Trash');
+    let people = [...this.people.values()].filter((p) => includeTrash || this.stageName(p) !== 'Trash');
     const ids = req.query.get('id');
     if (ids) {
       const wanted = new Set(ids.split(',').map(Number));
@@ -241,8 +332,26 @@ export class FubSimulator {
           next: this.onlyNextLink ? undefined : cursor,
           nextLink: cursor ? `${this.baseUrl}/people?sort=${sortParam}&limit=${limit}&next=${cursor}` : null,
         },
-        people: page.map(toJson),
+        people: page.map((p) => this.toJson(p)),
       },
+    };
+  }
+
+  /** A person as FUB prints one: whole-second times with `Z`, the stage's current name and its id. */
+  private toJson(p: SimPerson): Record<string, unknown> {
+    const stage = this.stageName(p);
+    this.reads.push({ personId: p.id, stageId: p.stageId, stage, updated: new Date(fubSeconds(p.updated) * 1000), at: this.now() });
+    return {
+      id: p.id,
+      firstName: p.firstName,
+      lastName: p.lastName,
+      name: `${p.firstName} ${p.lastName}`,
+      stage,
+      stageId: p.stageId,
+      updated: fubPersonTime(p.updated),
+      created: fubPersonTime(p.created),
+      assignedUserId: p.assignedUserId,
+      assignedTo: p.assignedTo,
     };
   }
 
@@ -302,7 +411,11 @@ export class FubSimulator {
     const one = /^\/v1\/people\/(\d+)$/.exec(req.path);
     if (req.method === 'GET' && one) {
       const person = this.people.get(Number(one[1]));
-      return person ? { status: 200, body: toJson(person) } : { status: 404, body: { errorMessage: 'Not found' } };
+      return person ? { status: 200, body: this.toJson(person) } : { status: 404, body: { errorMessage: 'Not found' } };
+    }
+    if (req.method === 'GET' && req.path === '/v1/stages') {
+      const stages = [...this.stages].map(([id, name]) => ({ id, name }));
+      return { status: 200, body: { _metadata: { collection: 'stages', total: stages.length }, stages } };
     }
     if (req.method === 'GET' && req.path === '/v1/people') return this.listPeople(req);
     if (req.path.startsWith('/v1/webhooks')) return this.routeWebhooks(req);
@@ -316,16 +429,22 @@ function sortValue(p: SimPerson, key: SortKey): number {
   return key === 'id' ? p.id : p[key].getTime();
 }
 
-function toJson(p: SimPerson): Record<string, unknown> {
-  return {
-    id: p.id,
-    firstName: p.firstName,
-    lastName: p.lastName,
-    name: `${p.firstName} ${p.lastName}`,
-    stage: p.stage,
-    updated: p.updated.toISOString(),
-    created: p.created.toISOString(),
-    assignedUserId: p.assignedUserId,
-    assignedTo: p.assignedTo,
-  };
+/** FUB prints times to the whole second: these are the seconds it shows for a moment. */
+function fubSeconds(at: Date): number {
+  return Math.floor(at.getTime() / 1000);
+}
+
+/** `eventCreated` as FUB prints it: "2022-08-15T14:30:00+00:00". */
+export function fubEventTime(at: Date): string {
+  return new Date(fubSeconds(at) * 1000).toISOString().replace('.000Z', '+00:00');
+}
+
+/** A person's `updated` / `created` as FUB prints them: "2026-03-11T16:48:12Z". */
+export function fubPersonTime(at: Date): string {
+  return new Date(fubSeconds(at) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+/** The moment FUB prints for `at`, as a Date (what our rows must hold for a move made then). */
+export function fubSecond(at: Date | number): Date {
+  return new Date(Math.floor(new Date(at).getTime() / 1000) * 1000);
 }

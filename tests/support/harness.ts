@@ -84,7 +84,7 @@ export async function createHarness(
         log,
         fub: pollerFub,
         metrics,
-        options: { cron: '*/30 * * * *', overlapMs: 5 * 60_000, duplicateWindowSeconds: 300, ...extra },
+        options: { cron: '*/30 * * * *', overlapMs: 5 * 60_000, ...extra },
       });
       return Object.assign(poller, { fub: pollerFub });
     },

@@ -13,7 +13,7 @@ export async function historyOf(db: Db, personId: number): Promise<Move[]> {
     .select(['stage_from', 'stage_to', 'changed_at'])
     .where('person_id', '=', personId)
     .orderBy('changed_at')
-    .orderBy('id')
+    .orderBy('seq')
     .execute();
   return rows.map((r) => ({ from: r.stage_from, to: r.stage_to, at: r.changed_at.toISOString() }));
 }

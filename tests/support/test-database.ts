@@ -36,7 +36,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     url,
     db,
     async reset() {
-      await sql`TRUNCATE webhook_events, webhook_deliveries, people, stage_changes, poll_runs RESTART IDENTITY CASCADE`.execute(db);
+      await sql`TRUNCATE webhook_events, webhook_deliveries, people, stage_changes, stage_evidence, stages, stage_names, poll_runs RESTART IDENTITY CASCADE`.execute(db);
+      await sql`UPDATE collector_state SET watching_since = NULL`.execute(db);
       await sql`UPDATE poll_state SET backfill_cursor = NULL, backfill_started_at = NULL, backfill_people_seen = 0, descending_sort = NULL`.execute(db);
     },
     async destroy() {

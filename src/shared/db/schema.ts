@@ -34,26 +34,41 @@ export interface PeopleTable {
   person_id: number;
   first_name: string | null;
   last_name: string | null;
+  /** The stage the person's history ends in (name as recorded, and FUB's id). */
   stage: string | null;
+  stage_id: number | null;
   stage_changed_at: Date | null;
   assigned_user_id: number | null;
   assigned_user_name: string | null;
   /** FUB's stage for the person at the last poll (monitoring compares it with our last row). */
   fub_stage: string | null;
+  fub_stage_id: number | null;
+  /** FUB's `updated` at the last read we kept (the poller skips people whose read has not changed). */
+  fub_updated_at: Date | null;
   fub_stage_seen_at: Date | null;
+  /** When FUB said the person was deleted (peopleDeleted); their history is kept. */
+  deleted_at: Date | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
+
+/** What a row of stage_changes stands for; only `first_seen` is not an arrival. */
+export type StageChangeKind = 'move' | 'created' | 'first_seen';
 
 export interface StageChangesTable {
   id: Generated<number>;
   person_id: number;
   first_name: string | null;
   last_name: string | null;
+  kind: ColumnType<StageChangeKind, StageChangeKind | undefined, StageChangeKind>;
   stage_from: string | null;
+  stage_from_id: number | null;
   stage_to: string;
+  stage_to_id: number | null;
+  /** FUB's second of the change, on FUB's clock. */
   changed_at: Date;
-  confirmed_at: Date;
+  /** Order among the person's rows with the same `changed_at` (0 first). */
+  seq: ColumnType<number, number | undefined, number>;
   received_at: Date;
   source: string;
   event_id: string | null;
@@ -61,6 +76,41 @@ export interface StageChangesTable {
   assigned_user_name: string | null;
   recorded_at: Generated<Date>;
 }
+
+export type EvidenceKind = 'move' | 'unnamed_move' | 'snapshot';
+
+export interface StageEvidenceTable {
+  id: Generated<number>;
+  person_id: number;
+  kind: EvidenceKind;
+  at: Date;
+  stage: string | null;
+  stage_id: number | null;
+  read_at: Date | null;
+  person_created_at: Date | null;
+  source: string;
+  event_id: string | null;
+  received_at: Date;
+  recorded_at: Generated<Date>;
+}
+
+export interface StagesTable {
+  stage_id: number;
+  name: string;
+  updated_at: Generated<Date>;
+}
+
+export interface StageNamesTable {
+  name: string;
+  stage_id: number;
+  seen_at: Generated<Date>;
+}
+
+export interface CollectorStateTable {
+  id: Generated<boolean>;
+  watching_since: Date | null;
+}
+
 
 export type PollRunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
 export type PollMode = 'incremental' | 'full';
@@ -102,6 +152,10 @@ export interface Database {
   webhook_events: WebhookEventsTable;
   people: PeopleTable;
   stage_changes: StageChangesTable;
+  stage_evidence: StageEvidenceTable;
+  stages: StagesTable;
+  stage_names: StageNamesTable;
+  collector_state: CollectorStateTable;
   poll_runs: PollRunsTable;
   poll_state: PollStateTable;
   schema_migrations: SchemaMigrationsTable;
@@ -112,4 +166,5 @@ export type PersonRow = Selectable<PeopleTable>;
 export type StageChangeRow = Selectable<StageChangesTable>;
 export type NewStageChange = Insertable<StageChangesTable>;
 export type StageChangeUpdate = Updateable<StageChangesTable>;
+export type StageEvidenceRow = Selectable<StageEvidenceTable>;
 export type PollRunRow = Selectable<PollRunsTable>;

@@ -1,7 +1,7 @@
 import type { FubClient } from './fub-client.js';
 
-/** The events the collector needs: stage moves, and the person events that may carry one. */
-export const COLLECTOR_EVENTS = ['peopleStageUpdated', 'peopleUpdated', 'peopleCreated'] as const;
+/** The events the collector needs: stage moves, the person events that may carry one, and deletions. */
+export const COLLECTOR_EVENTS = ['peopleStageUpdated', 'peopleUpdated', 'peopleCreated', 'peopleDeleted'] as const;
 
 /** FUB's documented limit is a couple of webhooks per event per system. */
 export const WEBHOOKS_PER_EVENT = 2;

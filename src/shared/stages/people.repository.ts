@@ -18,18 +18,33 @@ export async function lockPerson(trx: Trx, personId: number): Promise<PersonRow>
   return trx.selectFrom('people').selectAll().where('person_id', '=', personId).forUpdate().executeTakeFirstOrThrow();
 }
 
-/** Saves the current stage and any details learned; only fields that are known overwrite. Must hold the lock. */
-export async function updatePersonState(
-  trx: Trx,
-  personId: number,
-  state: { stage: string | null; stageChangedAt: Date | null },
-  details: PersonDetails,
-): Promise<void> {
+/** What a rebuild settles about a person: where their history ends, and what FUB showed at the latest read. */
+export interface PersonState {
+  stage: string | null;
+  stageId: number | null;
+  stageChangedAt: Date | null;
+  /** The latest read of the person, when there is one. */
+  lastRead?: { stage: string; stageId: number | null; updated: Date; readAt: Date };
+  deletedAt?: Date | null;
+}
+
+/** Saves the person's state and any details learned; only fields that are known overwrite. Must hold the lock. */
+export async function updatePersonState(trx: Trx, personId: number, state: PersonState, details: PersonDetails): Promise<void> {
   await trx
     .updateTable('people')
     .set({
       stage: state.stage,
+      stage_id: state.stageId,
       stage_changed_at: state.stageChangedAt,
+      ...(state.lastRead
+        ? {
+            fub_stage: state.lastRead.stage,
+            fub_stage_id: state.lastRead.stageId,
+            fub_updated_at: state.lastRead.updated,
+            fub_stage_seen_at: state.lastRead.readAt,
+          }
+        : {}),
+      ...(state.deletedAt !== undefined ? { deleted_at: state.deletedAt } : {}),
       ...(details.firstName !== undefined ? { first_name: details.firstName } : {}),
       ...(details.lastName !== undefined ? { last_name: details.lastName } : {}),
       ...(details.assignedUserId !== undefined ? { assigned_user_id: details.assignedUserId } : {}),
@@ -49,11 +64,8 @@ export function findPeople(db: Db | Trx, personIds: number[]): Promise<PersonRow
   return db.selectFrom('people').selectAll().where('person_id', 'in', personIds).execute();
 }
 
-/** Notes what FUB showed for these people just now (a page of a poll); people not yet known are skipped. */
-export async function saveFubStages(db: Db, seen: { personId: number; stage: string | null }[], at: Date): Promise<void> {
-  if (seen.length === 0) return;
-  await sql`
-    UPDATE people SET fub_stage = u.stage, fub_stage_seen_at = ${at}
-    FROM unnest(${seen.map((s) => s.personId)}::bigint[], ${seen.map((s) => s.stage)}::text[]) AS u(person_id, stage)
-    WHERE people.person_id = u.person_id`.execute(db);
+/** Notes that a poll saw these people just now (`at`, FUB's clock); people not yet known are skipped. */
+export async function markSeenByPoll(db: Db, personIds: number[], at: Date): Promise<void> {
+  if (personIds.length === 0) return;
+  await sql`UPDATE people SET fub_stage_seen_at = ${at} WHERE person_id = ANY(${personIds}::bigint[])`.execute(db);
 }

@@ -1,86 +1,47 @@
 import { sql } from 'kysely';
 import type { Trx } from '../db/database.js';
-import type { NewStageChange, StageChangeRow, StageChangeUpdate } from '../db/schema.js';
+import type { NewStageChange, StageChangeRow } from '../db/schema.js';
 
-/** The change in force at `at`: the person's latest change at or before it. */
-export function findChangeAtOrBefore(trx: Trx, personId: number, at: Date): Promise<StageChangeRow | undefined> {
-  return trx
-    .selectFrom('stage_changes')
-    .selectAll()
-    .where('person_id', '=', personId)
-    .where('changed_at', '<=', at)
-    .orderBy('changed_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+/** A person's rows in history order: FUB's seconds, then the order inside a second. */
+export function findChanges(trx: Trx, personId: number): Promise<StageChangeRow[]> {
+  return trx.selectFrom('stage_changes').selectAll().where('person_id', '=', personId).orderBy('changed_at').orderBy('seq').execute();
 }
 
-/** The person's first change after `at`. */
-export function findChangeAfter(trx: Trx, personId: number, at: Date): Promise<StageChangeRow | undefined> {
-  return trx
-    .selectFrom('stage_changes')
-    .selectAll()
-    .where('person_id', '=', personId)
-    .where('changed_at', '>', at)
-    .orderBy('changed_at', 'asc')
-    .orderBy('id', 'asc')
-    .limit(1)
-    .executeTakeFirst();
+export async function insertChanges(trx: Trx, rows: NewStageChange[]): Promise<StageChangeRow[]> {
+  if (rows.length === 0) return [];
+  return trx.insertInto('stage_changes').values(rows).returningAll().execute();
 }
 
-export function findLatestChange(trx: Trx, personId: number): Promise<StageChangeRow | undefined> {
-  return trx
-    .selectFrom('stage_changes')
-    .selectAll()
-    .where('person_id', '=', personId)
-    .orderBy('changed_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+export async function deleteChanges(trx: Trx, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await trx.deleteFrom('stage_changes').where('id', 'in', ids).execute();
 }
 
-export function insertStageChange(trx: Trx, change: NewStageChange): Promise<StageChangeRow> {
-  return trx.insertInto('stage_changes').values(change).returningAll().executeTakeFirstOrThrow();
+/** The fields a rebuild may change on a row it keeps. */
+export interface ChangeRevision {
+  id: number;
+  kind: StageChangeRow['kind'];
+  stage_from: string | null;
+  stage_from_id: number | null;
+  stage_to_id: number | null;
+  seq: number;
+  source: string;
+  event_id: string | null;
+  received_at: Date;
 }
 
-/**
- * The poller's guarded insert: `INSERT … SELECT … WHERE NOT EXISTS` a row for the same person and
- * stage within ±`windowSeconds` of this one — a row next to this moment in the history, that is,
- * with no other stage between them (else the person left and came back, a real change).
- * Returns undefined when such a row exists.
- */
-export async function insertStageChangeUnlessNear(
-  trx: Trx,
-  change: NewStageChange & { confirmed_at: Date },
-  windowSeconds: number,
-): Promise<StageChangeRow | undefined> {
-  const at = sql`${change.changed_at}::timestamptz`;
-  const { rows } = await sql<StageChangeRow>`
-    INSERT INTO stage_changes (person_id, first_name, last_name, stage_from, stage_to, changed_at, confirmed_at,
-                               received_at, source, event_id, assigned_user_id, assigned_user_name)
-    SELECT ${change.person_id}::bigint, ${change.first_name ?? null}::text, ${change.last_name ?? null}::text,
-           ${change.stage_from ?? null}::text, ${change.stage_to}::text, ${at},
-           ${change.confirmed_at}::timestamptz, ${change.received_at}::timestamptz, ${change.source}::text,
-           ${change.event_id ?? null}::text, ${change.assigned_user_id ?? null}::bigint, ${change.assigned_user_name ?? null}::text
-    WHERE NOT EXISTS (
-      SELECT 1 FROM stage_changes s
-      WHERE s.person_id = ${change.person_id}::bigint
-        AND s.stage_to = ${change.stage_to}::text
-        AND s.changed_at BETWEEN ${at} - make_interval(secs => ${windowSeconds}) AND ${at} + make_interval(secs => ${windowSeconds})
-        AND NOT EXISTS (
-          SELECT 1 FROM stage_changes m
-          WHERE m.person_id = s.person_id AND m.stage_to <> s.stage_to
-            AND CASE WHEN s.changed_at <= ${at}
-                     THEN (m.changed_at, m.id) > (s.changed_at, s.id) AND m.changed_at <= ${at}
-                     ELSE (m.changed_at, m.id) < (s.changed_at, s.id) AND m.changed_at > ${at} END
-        )
-    )
-    RETURNING *`.execute(trx);
-  return rows[0];
-}
-
-export function updateStageChange(trx: Trx, id: number, patch: StageChangeUpdate): Promise<StageChangeRow> {
-  return trx.updateTable('stage_changes').set(patch).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+/** Revises kept rows in one statement (the order constraint is checked at commit, so seqs may swap). */
+export async function reviseChanges(trx: Trx, revisions: ChangeRevision[]): Promise<void> {
+  if (revisions.length === 0) return;
+  const col = <T>(pick: (r: ChangeRevision) => T): T[] => revisions.map(pick);
+  await sql`
+    UPDATE stage_changes s SET kind = u.kind, stage_from = u.stage_from, stage_from_id = u.stage_from_id,
+      stage_to_id = u.stage_to_id, seq = u.seq, source = u.source, event_id = u.event_id, received_at = u.received_at
+    FROM unnest(${col((r) => r.id)}::bigint[], ${col((r) => r.kind)}::text[], ${col((r) => r.stage_from)}::text[],
+                ${col((r) => r.stage_from_id)}::bigint[], ${col((r) => r.stage_to_id)}::bigint[], ${col((r) => r.seq)}::smallint[],
+                ${col((r) => r.source)}::text[], ${col((r) => r.event_id)}::text[], ${col((r) => r.received_at)}::timestamptz[])
+      AS u(id, kind, stage_from, stage_from_id, stage_to_id, seq, source, event_id, received_at)
+    WHERE s.id = u.id`.execute(trx);
 }
 
 /** Rows recorded before the person's name or agent was known get them once they are. */

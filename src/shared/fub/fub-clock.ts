@@ -1,0 +1,38 @@
+/**
+ * FUB's clock as seen from this machine. FUB dates everything on its own clock, to the whole second,
+ * and every answer carries a `Date` header; the difference between that and our clock (which on an
+ * operator's PC can be minutes off) is learned here, so no FUB time is ever compared with a local one
+ * uncorrected. One per process, shared by every FUB client.
+ */
+export class FubClock {
+  private offset: number | undefined;
+
+  constructor(private readonly localNow: () => number = Date.now) {}
+
+  /**
+   * Notes an answer's `Date` header, sent at local `sentAt` and received at `receivedAt`. Returns
+   * FUB's time of the answer (the header, whole seconds), or our estimate of it without a usable header.
+   */
+  observe(dateHeader: unknown, sentAt: number, receivedAt: number): Date {
+    const header = typeof dateHeader === 'string' ? Date.parse(dateHeader) : Number.NaN;
+    if (Number.isNaN(header)) return this.toFub(receivedAt);
+    // The header is FUB's clock truncated to the second, somewhere between sending and receiving.
+    this.offset = header + 500 - (sentAt + receivedAt) / 2;
+    return new Date(header);
+  }
+
+  /** FUB's clock now (our clock until an answer told the difference). */
+  now(): Date {
+    return this.toFub(this.localNow());
+  }
+
+  /** A moment of our clock on FUB's clock. */
+  toFub(localMs: number): Date {
+    return new Date(localMs + (this.offset ?? 0));
+  }
+
+  /** FUB's clock minus ours in ms; undefined until an answer carried a `Date` header. */
+  get offsetMs(): number | undefined {
+    return this.offset;
+  }
+}

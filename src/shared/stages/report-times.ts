@@ -1,0 +1,53 @@
+import type { FubPerson } from '../fub/fub-client.js';
+import type { MoveEvidence, SnapshotEvidence, UnnamedMoveEvidence } from './evidence.js';
+
+// The one place that decides when FUB had a person in a stage. Every time here is FUB's own (its
+// `eventCreated`, `updated`, `created` and `Date` header), never our clock: FUB's clock and ours (or an
+// operator's PC running the poller) can be minutes apart, and FUB prints whole seconds.
+
+/** FUB's second for a moment: FUB prints whole seconds, so this is what a move made then is dated. */
+export function fubSecond(at: Date): Date {
+  return new Date(Math.floor(at.getTime() / 1000) * 1000);
+}
+
+/** A webhook that names the stage (`data.stage`): one move into it, in the second FUB stamped it. */
+export function moveFromWebhook(event: { eventId: string; event: string; eventCreated: Date; receivedAt: Date }, stage: string): MoveEvidence {
+  return {
+    kind: 'move',
+    at: fubSecond(event.eventCreated),
+    stage: { id: null, name: stage },
+    source: `webhook_${event.event}`,
+    eventId: event.eventId,
+    receivedAt: event.receivedAt,
+  };
+}
+
+/** A `peopleStageUpdated` without `data.stage`: a move happened in that second; a fetch tells to where. */
+export function unnamedMoveFromWebhook(event: { eventId: string; event: string; eventCreated: Date; receivedAt: Date }): UnnamedMoveEvidence {
+  return { kind: 'unnamed_move', at: fubSecond(event.eventCreated), source: `webhook_${event.event}`, eventId: event.eventId, receivedAt: event.receivedAt };
+}
+
+/**
+ * A read of the person (a fetch or a poll page). FUB's `updated` moves on any edit, so it says "in this
+ * stage by then, and no move since", not "entered then"; without it, the read's own time says as much.
+ * Null when FUB gave no stage.
+ */
+export function snapshotFromRead(
+  person: FubPerson,
+  report: { source: string; eventId: string | null; receivedAt: Date },
+): SnapshotEvidence | null {
+  if (person.stage === null) return null;
+  const readAt = fubSecond(person.readAt);
+  // An `updated` after the read itself is not possible on one clock; trust the read then.
+  const updated = person.updated !== null && person.updated <= person.readAt ? fubSecond(person.updated) : readAt;
+  return {
+    kind: 'snapshot',
+    at: updated,
+    stage: { id: person.stageId, name: person.stage },
+    readAt,
+    personCreatedAt: person.created !== null ? fubSecond(person.created) : null,
+    source: report.source,
+    eventId: report.eventId,
+    receivedAt: report.receivedAt,
+  };
+}

@@ -1,0 +1,69 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { FubClient, FubStage } from '../fub/fub-client.js';
+import type { Logger } from '../logger.js';
+
+// FUB's stage list is asked for at most this often when a webhook names a stage we do not know.
+const REFRESH_INTERVAL_MS = 60_000;
+
+/**
+ * Which id each stage name stands for. A read of a person gives both; a webhook's `data.stage` gives
+ * only the name, and a rename in FUB's settings gives the same id a new name. Known pairs are kept
+ * in `stage_names` (every name ever seen) and `stages` (each id's current name).
+ */
+export interface StageDirectory {
+  /** Stores pairs seen in reads or FUB's stage list (only ones this process has not stored yet). */
+  learn(stages: readonly FubStage[]): Promise<void>;
+  /** Makes sure these names have ids, asking FUB's stage list when one is unknown. Never throws. */
+  resolve(names: readonly string[]): Promise<void>;
+}
+
+export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger }): StageDirectory {
+  const known = new Map<string, number>();
+  let lastRefresh = Number.NEGATIVE_INFINITY;
+
+  const directory: StageDirectory = {
+    async learn(stages) {
+      const fresh = [...new Map(stages.filter((s) => known.get(s.name) !== s.id).map((s) => [s.name, s])).values()];
+      if (fresh.length === 0) return;
+      await saveStageNames(deps.db, fresh);
+      for (const stage of fresh) known.set(stage.name, stage.id);
+    },
+    async resolve(names) {
+      let unknown = [...new Set(names)].filter((name) => !known.has(name));
+      if (unknown.length === 0) return;
+      try {
+        const stored = await deps.db.selectFrom('stage_names').select(['name', 'stage_id']).where('name', 'in', unknown).execute();
+        for (const row of stored) known.set(row.name, row.stage_id);
+        unknown = unknown.filter((name) => !known.has(name));
+        if (unknown.length === 0 || Date.now() - lastRefresh < REFRESH_INTERVAL_MS) return;
+        lastRefresh = Date.now();
+        await directory.learn(await deps.fub.getStages());
+      } catch (error) {
+        // The name alone still records the move; its id is filled in once FUB's list is read.
+        deps.log.warn({ err: error, names: unknown }, 'could not look up stage ids; recording by name');
+      }
+    },
+  };
+  return directory;
+}
+
+/**
+ * Upserts name → id and id → current name. One statement in name order, so concurrent writers lock
+ * rows in the same order. The last pairs given are taken as the current names.
+ */
+export async function saveStageNames(db: Db, stages: readonly FubStage[]): Promise<void> {
+  const sorted = [...new Map(stages.map((s) => [s.name, s])).values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  const byId = [...new Map(stages.map((s) => [s.id, s])).values()].sort((a, b) => a.id - b.id);
+  await sql`
+    WITH names AS (
+      INSERT INTO stage_names (name, stage_id)
+      SELECT * FROM unnest(${sorted.map((s) => s.name)}::text[], ${sorted.map((s) => s.id)}::bigint[])
+      ON CONFLICT (name) DO UPDATE SET stage_id = excluded.stage_id, seen_at = now()
+      WHERE stage_names.stage_id <> excluded.stage_id
+    )
+    INSERT INTO stages (stage_id, name)
+    SELECT * FROM unnest(${byId.map((s) => s.id)}::bigint[], ${byId.map((s) => s.name)}::text[])
+    ON CONFLICT (stage_id) DO UPDATE SET name = excluded.name, updated_at = now()
+    WHERE stages.name <> excluded.name`.execute(db);
+}

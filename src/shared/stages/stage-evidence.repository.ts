@@ -1,0 +1,81 @@
+import { sql } from 'kysely';
+import type { Db, Trx } from '../db/database.js';
+import type { Evidence } from './evidence.js';
+
+/**
+ * Stores reports about one person; a report already stored (the same webhook's move, the same read)
+ * is skipped. Returns how many were new. Must hold the person's lock.
+ */
+export async function insertEvidence(trx: Trx, personId: number, evidence: readonly Evidence[]): Promise<number> {
+  if (evidence.length === 0) return 0;
+  const rows = await trx
+    .insertInto('stage_evidence')
+    .values(
+      evidence.map((e) => ({
+        person_id: personId,
+        kind: e.kind,
+        at: e.at,
+        stage: e.kind === 'unnamed_move' ? null : e.stage.name,
+        stage_id: e.kind === 'unnamed_move' ? null : e.stage.id,
+        read_at: e.kind === 'snapshot' ? e.readAt : null,
+        person_created_at: e.kind === 'snapshot' ? e.personCreatedAt : null,
+        source: e.source,
+        event_id: e.eventId,
+        received_at: e.receivedAt,
+      })),
+    )
+    .onConflict((oc) => oc.doNothing())
+    .returning('id')
+    .execute();
+  return rows.length;
+}
+
+interface EvidenceRecord {
+  kind: Evidence['kind'];
+  at: Date;
+  stage: string | null;
+  stage_id: number | null;
+  read_at: Date | null;
+  person_created_at: Date | null;
+  source: string;
+  event_id: string | null;
+  received_at: Date;
+  watching_since: Date | null;
+}
+
+/**
+ * Every report about a person, with stage ids filled in from the names stages are known by (a webhook
+ * names the stage only), and since when the collector has been watching (the same for all).
+ */
+export async function readEvidence(db: Db | Trx, personId: number): Promise<{ evidence: Evidence[]; watchingSince: Date | null }> {
+  const { rows } = await sql<EvidenceRecord>`
+    SELECT e.kind, e.at, e.stage, coalesce(e.stage_id, n.stage_id) AS stage_id, e.read_at, e.person_created_at,
+           e.source, e.event_id, e.received_at, (SELECT watching_since FROM collector_state) AS watching_since
+    FROM stage_evidence e LEFT JOIN stage_names n ON n.name = e.stage
+    WHERE e.person_id = ${personId}`.execute(db);
+  const evidence = rows.map((r): Evidence => {
+    const stage = { id: r.stage_id, name: r.stage ?? '' };
+    const reported = { at: r.at, source: r.source, receivedAt: r.received_at };
+    if (r.kind === 'move') return { ...reported, kind: 'move', stage, eventId: r.event_id ?? '' };
+    if (r.kind === 'unnamed_move') return { ...reported, kind: 'unnamed_move', eventId: r.event_id ?? '' };
+    return { ...reported, kind: 'snapshot', stage, readAt: r.read_at, personCreatedAt: r.person_created_at, eventId: r.event_id };
+  });
+  return { evidence, watchingSince: rows[0]?.watching_since ?? (await readWatchingSince(db)) };
+}
+
+/** Since when (FUB's clock) webhooks or polls have been watching; null before either ever ran. */
+export async function readWatchingSince(db: Db | Trx): Promise<Date | null> {
+  const row = await db.selectFrom('collector_state').select('watching_since').executeTakeFirst();
+  return row?.watching_since ?? null;
+}
+
+/**
+ * Moves "watching since" back to `at` (FUB's clock) if it is earlier: the first webhooks arrive in any
+ * order, and the earliest event or poll tells when watching began. Only by up to a day (FUB's own
+ * retries): an old event replayed later does not mean we watched back then. Locks the row only when it changes.
+ */
+export async function noteWatchingSince(db: Db, at: Date): Promise<void> {
+  await sql`
+    UPDATE collector_state SET watching_since = ${at}
+    WHERE watching_since IS NULL OR (watching_since > ${at} AND watching_since - ${at}::timestamptz < interval '1 day')`.execute(db);
+}

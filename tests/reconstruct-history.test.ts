@@ -1,0 +1,100 @@
+import { expect } from 'chai';
+import type { Evidence, HistoryRow, MoveEvidence, SnapshotEvidence, UnnamedMoveEvidence } from '../src/shared/stages/evidence.js';
+import { reconstructHistory } from '../src/shared/stages/reconstruct-history.js';
+
+// The pure rebuild, on hand-made reports: what each kind of report proves, and what it cannot.
+const T0 = Date.parse('2026-11-02T09:00:00Z');
+const at = (s: number): Date => new Date(T0 + s * 1000);
+let n = 0;
+
+const ids: Record<string, number> = { Lead: 1, Q: 2, OM: 3, ONA: 4, A: 5, B: 6, C: 7, D: 8 };
+const stage = (name: string) => ({ id: ids[name] ?? null, name });
+function move(name: string, s: number, receivedMs = n++): MoveEvidence {
+  return { kind: 'move', at: at(s), stage: stage(name), source: 'webhook_peopleStageUpdated', eventId: `m${n++}`, receivedAt: new Date(T0 + receivedMs) };
+}
+function read(name: string, updated: number, extra: Partial<SnapshotEvidence> = {}): SnapshotEvidence {
+  return { kind: 'snapshot', at: at(updated), stage: stage(name), readAt: at(updated + 2), personCreatedAt: null, source: 'polling', eventId: null, receivedAt: new Date(T0 + n++), ...extra };
+}
+function unnamed(s: number): UnnamedMoveEvidence {
+  return { kind: 'unnamed_move', at: at(s), source: 'webhook_peopleStageUpdated', eventId: `u${n++}`, receivedAt: new Date(T0 + n++) };
+}
+const rebuild = (evidence: Evidence[], watchingSince: Date | null = at(-1_000_000)) => reconstructHistory(evidence, { watchingSince });
+const brief = (rows: HistoryRow[]) => rows.map((r) => `${r.kind === 'move' ? '' : r.kind + ' '}${r.from?.name ?? '?'}>${r.to.name}@${(r.at.getTime() - T0) / 1000}`);
+
+function shuffle<T>(items: T[], seed: number): T[] {
+  const out = [...items];
+  let x = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    const j = x % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+describe('rebuilding a history from reports', () => {
+  it('orders two moves made in one second so the read after them finds the last one', () => {
+    // Q at 0; OM then ONA at second 10; ONA arrived first; FUB showed ONA afterwards.
+    const evidence = [move('Q', 0), move('ONA', 10, 1), move('OM', 10, 2), read('ONA', 10)];
+    expect(brief(rebuild(evidence))).to.deep.equal(['?>Q@0', 'Q>OM@10', 'OM>ONA@10']);
+  });
+
+  it('gives the same history for every order the reports arrive in', () => {
+    const evidence = [move('Q', 0), move('OM', 10), move('ONA', 10), move('Q', 20), read('Q', 25), unnamed(30), read('OM', 30)];
+    const expected = brief(rebuild(evidence));
+    for (let seed = 1; seed <= 50; seed++) expect(brief(rebuild(shuffle(evidence, seed)))).to.deep.equal(expected);
+  });
+
+  it('keeps every move of A→B→A→B inside one second, in the only order FUB could have made them', () => {
+    const evidence = [move('A', 0), move('B', 5), move('A', 5), move('B', 5)];
+    expect(brief(rebuild(evidence))).to.deep.equal(['?>A@0', 'A>B@5', 'B>A@5', 'A>B@5']);
+  });
+
+  it('infers a move a read proves but no webhook reported, dated by FUB\'s updated', () => {
+    const evidence = [move('A', 0), move('B', 10), move('C', 20), read('B', 30)];
+    expect(brief(rebuild(evidence))).to.deep.equal(['?>A@0', 'A>B@10', 'B>C@20', 'C>B@30']);
+  });
+
+  it('dates that move exactly when a peopleStageUpdated without the stage said when it happened', () => {
+    const evidence = [move('A', 0), unnamed(12), read('C', 40)];
+    expect(brief(rebuild(evidence))).to.deep.equal(['?>A@0', 'A>C@12']);
+    // Two unnamed moves before the read: one stage in between was never seen, so "from" is unknown.
+    expect(brief(rebuild([move('A', 0), unnamed(12), unnamed(15), read('C', 40)]))).to.deep.equal(['?>A@0', '?>C@15']);
+  });
+
+  it('adds nothing for a read that the moves already explain, even a stale one', () => {
+    expect(brief(rebuild([move('OM', 0), move('ONA', 240), read('OM', 120)]))).to.deep.equal(['?>OM@0', 'OM>ONA@240']);
+  });
+
+  it('records a first read as a first sighting, not an arrival, unless FUB created the person while we watched', () => {
+    const before = read('UC', 100, { personCreatedAt: at(-60 * 86400) });
+    expect(brief(rebuild([before], at(0)))).to.deep.equal(['first_seen ?>UC@100']);
+    const created = read('Lead', 100, { personCreatedAt: at(50) });
+    expect(brief(rebuild([created], at(0)))).to.deep.equal(['created ?>Lead@50']);
+    // Created while watching but moved since (an unnamed move): that move is the arrival, the
+    // stage they were created in is unknown.
+    expect(brief(rebuild([created, unnamed(80)], at(0)))).to.deep.equal(['?>Lead@80']);
+  });
+
+  it('keeps a move to the stage the person is in as a move from an unknown stage (a lost move came between)', () => {
+    expect(brief(rebuild([move('A', 0), move('B', 10), move('B', 20)]))).to.deep.equal(['?>A@0', 'A>B@10', '?>B@20']);
+  });
+
+  it('treats a renamed stage (same id) as the same stage', () => {
+    const renamed = { ...read('X', 50), stage: { id: 3, name: 'Offer Out' } };
+    expect(brief(rebuild([move('Q', 0), move('OM', 10), renamed]))).to.deep.equal(['?>Q@0', 'Q>OM@10']);
+  });
+
+  it('numbers rows inside one second in history order', () => {
+    const rows = rebuild([move('A', 0), move('B', 5), move('C', 5), read('C', 5)]);
+    expect(rows.map((r) => [r.to.name, r.seq])).to.deep.equal([['A', 0], ['B', 0], ['C', 1]]);
+  });
+
+  it('orders a large burst in one second without searching forever', () => {
+    const evidence = [move('A', 0), ...Array.from({ length: 40 }, (_, i) => move(i % 2 === 0 ? 'B' : 'C', 5)), read('C', 5)];
+    const rows = rebuild(evidence);
+    expect(rows).to.have.length(41);
+    expect(rows[rows.length - 1]!.to.name).to.equal('C');
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.to.name).to.not.equal(rows[i - 1]!.to.name);
+  });
+});
