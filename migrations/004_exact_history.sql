@@ -70,7 +70,8 @@ UPDATE stage_changes s SET seq = o.seq
 FROM (SELECT id, row_number() OVER (PARTITION BY person_id, changed_at ORDER BY id) - 1 AS seq FROM stage_changes) o
 WHERE o.id = s.id AND o.seq > 0;
 
--- Existing rows become the evidence they stand for, so rebuilding a person reproduces them.
+-- Existing rows become the evidence they stand for, so rebuilding a person reproduces them (a move
+-- keeps its event id unless the person has two rows from one event: then the row id stands in).
 INSERT INTO stage_evidence (person_id, kind, at, stage, read_at, person_created_at, source, event_id, received_at)
 SELECT person_id,
        CASE WHEN kind = 'move' THEN 'move' ELSE 'snapshot' END,
@@ -79,7 +80,9 @@ SELECT person_id,
        CASE WHEN kind = 'move' THEN NULL ELSE changed_at END,
        CASE WHEN kind = 'created' THEN changed_at END,
        source,
-       CASE WHEN kind = 'move' THEN 'legacy:' || id ELSE event_id END,
+       CASE WHEN kind <> 'move' THEN event_id
+            WHEN event_id IS NOT NULL AND row_number() OVER (PARTITION BY person_id, event_id ORDER BY id) = 1 THEN event_id
+            ELSE 'legacy:' || id END,
        received_at
 FROM stage_changes
 ON CONFLICT DO NOTHING;

@@ -1,9 +1,11 @@
 import { expect } from 'chai';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { createDb } from '../src/shared/db/database.js';
 import { migrate, MIGRATIONS_DIR, readMigrations } from '../src/shared/db/migrate.js';
+import { recordPersonReports } from '../src/shared/stages/record-reports.js';
 import { serverUrl } from './support/test-database.js';
 
 async function withEmptyDatabase(work: (url: string) => Promise<void>): Promise<void> {
@@ -62,6 +64,67 @@ describe('migrations', () => {
       await client.end();
       expect(rows[0]).to.deep.equal({ ok: true, half: false });
       expect(applied.rows).to.deep.equal([{ version: 1 }]);
+    });
+  });
+
+  it('004 brings rows written at version 3 into the exact-history form, and a rebuild keeps them', async () => {
+    await withEmptyDatabase(async (url) => {
+      const dir = mkdtempSync(join(tmpdir(), 'fub-migrations-'));
+      for (const file of ['001_initial.sql', '002_poll_runs.sql', '003_people_fub_stage.sql']) copyFileSync(join(MIGRATIONS_DIR, file), join(dir, file));
+      expect(await migrate(url, undefined, dir)).to.deep.equal([1, 2, 3]);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        // As version 3 wrote them: a first sighting by the poller, webhook moves (two in one second),
+        // a person first met through peopleCreated.
+        await client.query(`
+          INSERT INTO poll_runs (mode, status, started_at, finished_at, complete_as_of)
+            VALUES ('full', 'succeeded', '2026-10-01T08:00:00Z', '2026-10-01T08:01:00Z', '2026-10-01T08:00:00Z');
+          INSERT INTO people (person_id, stage, stage_changed_at) VALUES (1, 'C', '2026-10-02T10:00:05Z'), (2, 'Lead', '2026-10-03T09:00:00Z');
+          INSERT INTO stage_changes (person_id, stage_from, stage_to, changed_at, confirmed_at, received_at, source, event_id) VALUES
+            (1, NULL, 'A', '2026-10-01T08:00:00Z', '2026-10-01T08:00:00Z', '2026-10-01T08:00:01Z', 'polling', NULL),
+            (1, 'A', 'B', '2026-10-02T10:00:05Z', '2026-10-02T10:00:05Z', '2026-10-02T10:00:06Z', 'webhook_peopleStageUpdated', 'e1'),
+            (1, 'B', 'C', '2026-10-02T10:00:05Z', '2026-10-02T10:00:05Z', '2026-10-02T10:00:07Z', 'webhook_peopleStageUpdated', 'e2'),
+            (2, NULL, 'Lead', '2026-10-03T09:00:00Z', '2026-10-03T09:00:00Z', '2026-10-03T09:00:02Z', 'webhook_peopleCreated', 'e3');`);
+        expect(await migrate(url)).to.deep.equal((await readMigrations()).map((m) => m.version).filter((v) => v > 3));
+        const { rows } = await client.query<{ id: number; kind: string; stage_to: string; seq: number }>(
+          'SELECT id::int, kind, stage_to, seq FROM stage_changes ORDER BY person_id, changed_at, seq',
+        );
+        expect(rows.map((r) => [r.kind, r.stage_to, r.seq])).to.deep.equal([
+          ['first_seen', 'A', 0],
+          ['move', 'B', 0],
+          ['move', 'C', 1],
+          ['created', 'Lead', 0],
+        ]);
+        const state = await client.query<{ watching_since: Date }>('SELECT watching_since FROM collector_state');
+        expect(state.rows[0]!.watching_since.toISOString()).to.equal('2026-10-01T08:00:00.000Z');
+
+        // The next report rebuilds person 1 from the migrated evidence: same rows, same ids, one more.
+        const db = createDb(url, { max: 2 });
+        try {
+          const outcome = await db.transaction().execute((trx) =>
+            recordPersonReports(trx, {
+              personId: 1,
+              evidence: [{ kind: 'move', at: new Date('2026-10-04T12:00:00Z'), stage: { id: null, name: 'D' }, source: 'webhook_peopleStageUpdated', eventId: 'e4', receivedAt: new Date() }],
+            }),
+          );
+          expect({ removed: outcome.removed, revised: outcome.revised, inserted: outcome.inserted.length }).to.deep.equal({ removed: 0, revised: 0, inserted: 1 });
+          const after = await client.query<{ id: number; stage_from: string | null; stage_to: string; event_id: string | null }>(
+            'SELECT id::int, stage_from, stage_to, event_id FROM stage_changes WHERE person_id = 1 ORDER BY changed_at, seq',
+          );
+          expect(after.rows.slice(0, 3).map((r) => r.id)).to.deep.equal(rows.slice(0, 3).map((r) => r.id));
+          expect(after.rows.map((r) => [r.stage_from, r.stage_to, r.event_id])).to.deep.equal([
+            [null, 'A', null],
+            ['A', 'B', 'e1'],
+            ['B', 'C', 'e2'],
+            ['C', 'D', 'e4'],
+          ]);
+        } finally {
+          await db.destroy();
+        }
+      } finally {
+        await client.end();
+      }
     });
   });
 

@@ -183,6 +183,8 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     let seenBefore = resume?.peopleSeen ?? 0;
     if (resume) runLog.info({ peopleAlreadySeen: seenBefore }, 'resuming the interrupted full walk');
     else await saveBackfillState(db, { cursor: null, startedAt: null, peopleSeen: 0 });
+    // Every stage's name now, before any can be renamed: webhooks sent before a rename use the old one.
+    await stages.refresh();
     for (;;) {
       if (interruptRequested) return undefined;
       let page: Awaited<ReturnType<typeof fetchPage>>;

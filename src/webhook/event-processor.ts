@@ -261,6 +261,7 @@ export function createEventProcessor(deps: {
       if (loops.length > 0) return;
       stopping = false;
       loops = Array.from({ length: concurrency }, () => loop());
+      void stages.refresh();
       log.info({ concurrency, batchSize }, 'event processor started');
     },
     wake() {

@@ -92,6 +92,8 @@ export class FubSimulator {
   readonly reads: SimRead[] = [];
   /** FUB's clock minus ours, in ms: real FUB runs on its own clock, and so does this one. */
   clockOffsetMs = 0;
+  /** When set, FUB's clock stands still at this moment (ms) until a test moves it (`setClock`, `advanceClock`). */
+  private frozenAt: number | undefined;
   /** Consulted in order for each request; the first answer wins. Remove with `faults.length = 0`. */
   readonly faults: Fault[] = [];
   /** Advertised in X-RateLimit-* headers; `enforceRateLimit` also answers 429 past it. */
@@ -128,6 +130,7 @@ export class FubSimulator {
     this.stages.clear();
     this.reads.length = 0;
     this.clockOffsetMs = 0;
+    this.frozenAt = undefined;
     this.webhooks.length = 0;
     this.requests.length = 0;
     this.faults.length = 0;
@@ -138,9 +141,19 @@ export class FubSimulator {
     this.latencyMs = 0;
   }
 
-  /** FUB's clock now (our clock plus `clockOffsetMs`). */
+  /** FUB's clock now (our clock plus `clockOffsetMs`, or the moment it was set to). */
   now(): Date {
-    return new Date(Date.now() + this.clockOffsetMs);
+    return new Date(this.frozenAt ?? Date.now() + this.clockOffsetMs);
+  }
+
+  /** Stops FUB's clock at `at` (undefined: runs again), so a test decides what falls in one second. */
+  setClock(at: Date | undefined): void {
+    this.frozenAt = at?.getTime();
+  }
+
+  advanceClock(ms: number): void {
+    if (this.frozenAt === undefined) throw new Error('advanceClock needs setClock first');
+    this.frozenAt += ms;
   }
 
   /** The id of the stage called `name`, defining it if it does not exist yet. */

@@ -60,16 +60,15 @@ export async function createHarness(
   const fub = newFub();
   const newProcessor = (extra: Partial<EventProcessorOptions> = {}): EventProcessor =>
     createEventProcessor({ db: tdb.db, log, fub, metrics, options: { ...TEST_PROCESSING, ...options, ...extra } });
-  const processor = newProcessor();
-  const app = createWebhookApp({ db: tdb.db, log, systemKey: sim.systemKey, onStored: () => processor.wake(), metrics });
+  const app = createWebhookApp({ db: tdb.db, log, systemKey: sim.systemKey, onStored: () => harness.processor.wake(), metrics });
   const callback = app.callback();
-  return {
+  const harness: Harness = {
     sim,
     tdb,
     log,
     fub,
     limiter,
-    processor,
+    processor: newProcessor(),
     metrics,
     app,
     deliver(payload, path = '/webhooks/fub') {
@@ -89,14 +88,17 @@ export async function createHarness(
       return Object.assign(poller, { fub: pollerFub });
     },
     async reset() {
-      await processor.stop();
+      await harness.processor.stop();
       sim.reset();
       await tdb.reset();
+      // A fresh processor: what one learned (stage names) belonged to the database just emptied.
+      harness.processor = newProcessor();
     },
     async close() {
-      await processor.stop();
+      await harness.processor.stop();
       await sim.stop();
       await tdb.destroy();
     },
   };
+  return harness;
 }

@@ -11,14 +11,16 @@ export class FubClock {
 
   /**
    * Notes an answer's `Date` header, sent at local `sentAt` and received at `receivedAt`. Returns
-   * FUB's time of the answer (the header, whole seconds), or our estimate of it without a usable header.
+   * FUB's time of the answer: inside the header's second, placed by our own clock so that two
+   * answers in one second keep their order (or our estimate, without a usable header).
    */
   observe(dateHeader: unknown, sentAt: number, receivedAt: number): Date {
     const header = typeof dateHeader === 'string' ? Date.parse(dateHeader) : Number.NaN;
     if (Number.isNaN(header)) return this.toFub(receivedAt);
+    const estimate = this.toFub(receivedAt).getTime();
     // The header is FUB's clock truncated to the second, somewhere between sending and receiving.
     this.offset = header + 500 - (sentAt + receivedAt) / 2;
-    return new Date(header);
+    return new Date(Math.min(header + 999, Math.max(header, estimate)));
   }
 
   /** FUB's clock now (our clock until an answer told the difference). */

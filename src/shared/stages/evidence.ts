@@ -50,6 +50,11 @@ export interface SnapshotEvidence extends Reported {
 
 export type Evidence = MoveEvidence | UnnamedMoveEvidence | SnapshotEvidence;
 
+/** Reads in the order FUB answered them (its clock), then the order we took them in. */
+export function compareReads(a: SnapshotEvidence, b: SnapshotEvidence): number {
+  return (a.readAt ?? a.at).getTime() - (b.readAt ?? b.at).getTime() || a.at.getTime() - b.at.getTime() || a.receivedAt.getTime() - b.receivedAt.getTime();
+}
+
 /** One row of a person's history, as rebuilt from the evidence. */
 export interface HistoryRow {
   kind: StageChangeKind;

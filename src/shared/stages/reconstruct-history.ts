@@ -1,4 +1,5 @@
 import {
+  compareReads,
   stageKey,
   type Evidence,
   type HistoryRow,
@@ -17,8 +18,10 @@ import {
  *   that no move goes to the stage the person is already in, and so that every read of the person
  *   (a fetch or a poll: "in stage S, last updated in second U") finds them in S after some of the
  *   moves of second U (preferring after all of them: the read came later).
- * - A read no known move explains shows a move we did not see (its webhook was lost): inferred, dated
- *   by FUB's `updated` (or by a `peopleStageUpdated` without a stage, which dates the move exactly).
+ * - A read no known move explains shows a move we did not see (its webhook was lost, or it named no
+ *   stage): inferred, dated by FUB's `updated` (or by a `peopleStageUpdated` without a stage, which
+ *   dates the move exactly). The latest read of all is FUB's current stage: the history ends there
+ *   unless moves came after it.
  * - The first stage we learn from a read is a first sighting, not an arrival, unless FUB created the
  *   person while we were watching (`watchingSince`): then they arrived in it at `created`.
  */
@@ -27,15 +30,22 @@ export function reconstructHistory(evidence: readonly Evidence[], context: { wat
   const snapshots = evidence.filter((e): e is SnapshotEvidence => e.kind === 'snapshot').sort(compareReports);
   const marks = evidence.filter((e): e is UnnamedMoveEvidence => e.kind === 'unnamed_move').sort(compareReports);
   const seconds = [...new Set([...moves, ...snapshots].map((e) => e.at.getTime()))].sort((a, b) => a - b);
+  const latest = snapshots.reduce<SnapshotEvidence | undefined>((l, s) => (l === undefined || compareReads(s, l) > 0 ? s : l), undefined);
 
   // Best way to reach each possible current stage after every second so far (dynamic programming
   // over seconds: a second's order only depends on the stage the person was in before it).
   let paths = new Map<string | null, Path>([[null, { cost: ZERO, steps: [], end: null }]]);
+  let previous = Number.NEGATIVE_INFINITY;
   for (const second of seconds) {
+    const groupReads = snapshots.filter((s) => s.at.getTime() === second);
     const group: Group = {
       moves: moves.filter((m) => m.at.getTime() === second),
-      snapshots: snapshots.filter((s) => s.at.getTime() === second),
+      snapshots: groupReads,
+      // Unnamed moves since the previous second: that many moves a read reveals are not invented.
+      unnamedMoves: marks.filter((m) => m.at.getTime() > previous && m.at.getTime() <= second).length,
+      holdsLatestRead: second === seconds[seconds.length - 1] && latest !== undefined && groupReads.includes(latest),
     };
+    previous = second;
     const next = new Map<string | null, Path>();
     for (const path of paths.values()) {
       for (const option of arrangeSecond(group, path.end)) {
@@ -51,9 +61,17 @@ export function reconstructHistory(evidence: readonly Evidence[], context: { wat
   return toRows(best?.steps ?? [], marks, context.watchingSince);
 }
 
-/** Lexicographic: moves we had to invent, moves to the stage already held (a lost move between), reads placed before the end of their second. */
-type Cost = readonly [inferred: number, gaps: number, earlyReads: number];
-const ZERO: Cost = [0, 0, 0];
+/**
+ * Lexicographic:
+ * 1. the latest read of all not where the history ends (nothing came after it: FUB's current stage);
+ * 2. moves invented to explain a read (beyond the unnamed moves FUB reported in that time);
+ * 3. moves to the stage already held (a move out of it was lost);
+ * 4. a second's last read placed before the end of the second (moves after a read inside its
+ *    second are possible, but the last read is the best word on which move came last);
+ * 5. other reads placed before the end of their second.
+ */
+type Cost = readonly [finalReadEarly: number, inferred: number, gaps: number, lastReadEarly: number, earlyReads: number];
+const ZERO: Cost = [0, 0, 0, 0, 0];
 
 interface Step {
   type: 'move' | 'inferred';
@@ -71,11 +89,15 @@ interface Path {
 interface Group {
   moves: MoveEvidence[];
   snapshots: SnapshotEvidence[];
+  /** Unnamed moves reported since the previous second. */
+  unnamedMoves: number;
+  /** This is the last second, and it holds the person's latest read. */
+  holdsLatestRead: boolean;
 }
 
-// Beyond this many search steps for one second (only absurd inputs: dozens of moves of one person in
-// one second), the second is ordered greedily instead.
-const SEARCH_LIMIT = 20_000;
+// Beyond this many search states for one second (only absurd inputs: dozens of moves of one person
+// to many stages in one second), the second is ordered greedily instead.
+const STATE_LIMIT = 20_000;
 
 /** The cheapest order of one second's moves (and inferred ones) for each stage it can end in. */
 function arrangeSecond(group: Group, start: string | null): Path[] {
@@ -91,53 +113,74 @@ function arrangeSecond(group: Group, start: string | null): Path[] {
   }
   const reads = new Map<string, SnapshotEvidence>();
   for (const snapshot of group.snapshots) if (!reads.has(stageKey(snapshot.stage))) reads.set(stageKey(snapshot.stage), snapshot);
+  const readKeys = [...reads.keys()];
+  const lastRead = group.snapshots.reduce<SnapshotEvidence | undefined>((l, s) => (l === undefined || compareReads(s, l) > 0 ? s : l), undefined);
+  const lastKey = lastRead ? stageKey(lastRead.stage) : null;
+  const lastEarly = (end: string | null): number => (lastKey !== null && lastKey !== end ? 1 : 0);
+  const early = (end: string | null): number => readKeys.filter((k) => k !== end).length;
+  const endCost = (end: string | null, inferred: number): Cost => [
+    group.holdsLatestRead ? lastEarly(end) : 0,
+    Math.max(0, inferred - group.unnamedMoves),
+    0,
+    lastEarly(end),
+    early(end),
+  ];
 
-  const best = new Map<string | null, Path>();
-  const remaining = new Map(keys.map((k) => [k, byKey.get(k)!.length]));
-  const used = new Map(keys.map((k) => [k, 0]));
-  let left = group.moves.length;
-  let visited = 0;
-  const steps: Step[] = [];
-
-  const offer = (end: string | null, cost: Cost, matched: ReadonlySet<string>): void => {
-    if ([...reads.keys()].some((k) => !matched.has(k))) return;
-    const early = [...reads.keys()].filter((k) => k !== end).length;
-    const total: Cost = [cost[0], cost[1], early];
-    const held = best.get(end);
-    if (held === undefined || compareCost(total, held.cost) < 0) best.set(end, { cost: total, steps: [...steps], end });
-  };
-
-  const search = (current: string | null, matched: Set<string>, cost: Cost): void => {
-    if (++visited > SEARCH_LIMIT) return;
-    if (left === 0) offer(current, cost, matched);
-    for (const key of keys) {
-      if (remaining.get(key) === 0) continue;
-      const evidence = byKey.get(key)![used.get(key)!]!;
-      remaining.set(key, remaining.get(key)! - 1);
-      used.set(key, used.get(key)! + 1);
-      left -= 1;
-      steps.push({ type: 'move', key, evidence });
-      search(key, reads.has(key) && !matched.has(key) ? new Set([...matched, key]) : matched, [cost[0], cost[1] + (key === current ? 1 : 0), 0]);
-      steps.pop();
-      left += 1;
-      used.set(key, used.get(key)! - 1);
-      remaining.set(key, remaining.get(key)! + 1);
+  // The best way to finish the second from a state, for each stage it can end in. States repeat
+  // (the same moves left, in the same stage), so each is solved once.
+  type Finish = Map<string | null, { cost: Cost; steps: Step[] }>;
+  const solved = new Map<string, Finish>();
+  const remaining = keys.map((k) => byKey.get(k)!.length);
+  let tooMany = false;
+  const finish = (current: string | null, matched: ReadonlySet<string>, inferred: ReadonlySet<string>): Finish => {
+    const id = `${current}|${remaining.join(',')}|${[...matched].sort().join(',')}|${[...inferred].sort().join(',')}`;
+    const known = solved.get(id);
+    if (known) return known;
+    const result: Finish = new Map();
+    if (solved.size > STATE_LIMIT) {
+      tooMany = true;
+      return result;
     }
+    const consider = (stepCost: Cost, step: Step, next: Finish): void => {
+      for (const [end, rest] of next) {
+        const cost = addCost(stepCost, rest.cost);
+        const held = result.get(end);
+        if (held === undefined || compareCost(cost, held.cost) < 0) result.set(end, { cost, steps: [step, ...rest.steps] });
+      }
+    };
+    if (remaining.every((n) => n === 0) && readKeys.every((k) => matched.has(k))) {
+      result.set(current, { cost: endCost(current, inferred.size), steps: [] });
+    }
+    keys.forEach((key, i) => {
+      if (remaining[i] === 0) return;
+      const evidence = byKey.get(key)![byKey.get(key)!.length - remaining[i]!]!;
+      remaining[i]! -= 1;
+      const next = finish(key, reads.has(key) && !matched.has(key) ? new Set([...matched, key]) : matched, inferred);
+      remaining[i]! += 1;
+      consider([0, 0, key === current ? 1 : 0, 0, 0], { type: 'move', key, evidence }, next);
+    });
+    // A read no order of the known moves explains, or the last read not at the end: a move we did not see.
     for (const [key, snapshot] of reads) {
-      if (matched.has(key) || key === current) continue;
-      steps.push({ type: 'inferred', key, evidence: snapshot });
-      search(key, new Set([...matched, key]), [cost[0] + 1, cost[1], 0]);
-      steps.pop();
+      if (inferred.has(key) || key === current) continue;
+      const next = finish(key, matched.has(key) ? matched : new Set([...matched, key]), new Set([...inferred, key]));
+      consider(ZERO, { type: 'inferred', key, evidence: snapshot }, next);
     }
+    solved.set(id, result);
+    return result;
   };
-  const initiallyMatched = new Set(start !== null && reads.has(start) ? [start] : []);
-  search(start, initiallyMatched, ZERO);
-  if (visited > SEARCH_LIMIT) return [arrangeGreedily(group.moves, reads, start)];
-  return [...best.values()];
+  const best = finish(start, new Set(start !== null && reads.has(start) ? [start] : []), new Set());
+  if (tooMany) return [arrangeGreedily(group.moves, reads, lastKey, start, endCost)];
+  return [...best].map(([end, { cost, steps }]) => ({ cost, steps, end }));
 }
 
 /** Arrival order, avoiding a move to the stage already held where another move can go first; unexplained reads at the end. */
-function arrangeGreedily(moves: MoveEvidence[], reads: Map<string, SnapshotEvidence>, start: string | null): Path {
+function arrangeGreedily(
+  moves: MoveEvidence[],
+  reads: Map<string, SnapshotEvidence>,
+  lastKey: string | null,
+  start: string | null,
+  endCost: (end: string | null, inferred: number) => Cost,
+): Path {
   const pending = [...moves];
   const steps: Step[] = [];
   const seen = new Set<string | null>([start]);
@@ -155,14 +198,14 @@ function arrangeGreedily(moves: MoveEvidence[], reads: Map<string, SnapshotEvide
     steps.push({ type: 'move', key: current, evidence: move! });
   }
   let inferred = 0;
-  for (const [key, snapshot] of reads) {
-    if (seen.has(key) || key === current) continue;
-    steps.push({ type: 'inferred', key, evidence: snapshot });
+  const infer = (key: string): void => {
+    steps.push({ type: 'inferred', key, evidence: reads.get(key)! });
     current = key;
     inferred += 1;
-  }
-  const early = [...reads.keys()].filter((k) => k !== current).length;
-  return { cost: [inferred, gaps, early], steps, end: current };
+  };
+  for (const key of reads.keys()) if (!seen.has(key) && key !== current) infer(key);
+  if (lastKey !== null && lastKey !== current) infer(lastKey);
+  return { cost: addCost(endCost(current, inferred), [0, 0, gaps, 0, 0]), steps, end: current };
 }
 
 /** Turns the chosen steps into rows: kinds, dates of inferred moves, `stage_from`, order inside a second. */
@@ -219,9 +262,9 @@ function compareReports(a: Evidence, b: Evidence): number {
 }
 
 function addCost(a: Cost, b: Cost): Cost {
-  return [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
+  return [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4]];
 }
 
 function compareCost(a: Cost, b: Cost): number {
-  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || a[3] - b[3] || a[4] - b[4];
 }

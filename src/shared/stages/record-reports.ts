@@ -1,7 +1,7 @@
 import type { Trx } from '../db/database.js';
 import type { NewStageChange, PersonRow, StageChangeRow } from '../db/schema.js';
 import { diffHistory } from './diff-history.js';
-import type { Evidence, HistoryRow, SnapshotEvidence } from './evidence.js';
+import { compareReads, type Evidence, type HistoryRow, type SnapshotEvidence } from './evidence.js';
 import { lockPerson, updatePersonState, type PersonDetails } from './people.repository.js';
 import { reconstructHistory } from './reconstruct-history.js';
 import { deleteChanges, fillMissingDetails, findChanges, insertChanges, reviseChanges } from './stage-changes.repository.js';
@@ -102,14 +102,10 @@ function toNewChange(
   };
 }
 
-/** The read FUB answered last (by its clock), which says what FUB shows now. */
+/** The read FUB answered last, which says what FUB shows now. */
 function latestRead(evidence: Evidence[]): SnapshotEvidence | undefined {
   let latest: SnapshotEvidence | undefined;
-  for (const e of evidence) {
-    if (e.kind !== 'snapshot') continue;
-    const at = (e.readAt ?? e.at).getTime();
-    if (latest === undefined || at > (latest.readAt ?? latest.at).getTime() || (at === (latest.readAt ?? latest.at).getTime() && e.at > latest.at)) latest = e;
-  }
+  for (const e of evidence) if (e.kind === 'snapshot' && (latest === undefined || compareReads(e, latest) > 0)) latest = e;
   return latest;
 }
 

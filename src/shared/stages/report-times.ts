@@ -37,14 +37,14 @@ export function snapshotFromRead(
   report: { source: string; eventId: string | null; receivedAt: Date },
 ): SnapshotEvidence | null {
   if (person.stage === null) return null;
-  const readAt = fubSecond(person.readAt);
   // An `updated` after the read itself is not possible on one clock; trust the read then.
-  const updated = person.updated !== null && person.updated <= person.readAt ? fubSecond(person.updated) : readAt;
+  const updated = person.updated !== null && person.updated <= person.readAt ? person.updated : person.readAt;
   return {
     kind: 'snapshot',
-    at: updated,
+    at: fubSecond(updated),
     stage: { id: person.stageId, name: person.stage },
-    readAt,
+    // Not rounded: it orders two reads made in one second.
+    readAt: person.readAt,
     personCreatedAt: person.created !== null ? fubSecond(person.created) : null,
     source: report.source,
     eventId: report.eventId,

@@ -16,6 +16,11 @@ export interface StageDirectory {
   learn(stages: readonly FubStage[]): Promise<void>;
   /** Makes sure these names have ids, asking FUB's stage list when one is unknown. Never throws. */
   resolve(names: readonly string[]): Promise<void>;
+  /**
+   * Reads FUB's stage list now (at start: a stage renamed later keeps the old name we learned here,
+   * which webhooks sent before the rename still use). Never throws.
+   */
+  refresh(): Promise<void>;
 }
 
 export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger }): StageDirectory {
@@ -37,11 +42,19 @@ export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger
         for (const row of stored) known.set(row.name, row.stage_id);
         unknown = unknown.filter((name) => !known.has(name));
         if (unknown.length === 0 || Date.now() - lastRefresh < REFRESH_INTERVAL_MS) return;
-        lastRefresh = Date.now();
+      } catch (error) {
+        deps.log.warn({ err: error, names: unknown }, 'could not look up stage ids; recording by name');
+        return;
+      }
+      await directory.refresh();
+    },
+    async refresh() {
+      lastRefresh = Date.now();
+      try {
         await directory.learn(await deps.fub.getStages());
       } catch (error) {
-        // The name alone still records the move; its id is filled in once FUB's list is read.
-        deps.log.warn({ err: error, names: unknown }, 'could not look up stage ids; recording by name');
+        // A name alone still records a move; its id is filled in once FUB's list is read.
+        deps.log.warn({ err: error }, "could not read FUB's stage list; stages are recorded by name until it answers");
       }
     },
   };

@@ -3,31 +3,46 @@ import type { Db, Trx } from '../db/database.js';
 import type { Evidence } from './evidence.js';
 
 /**
- * Stores reports about one person; a report already stored (the same webhook's move, the same read)
- * is skipped. Returns how many were new. Must hold the person's lock.
+ * Stores reports about one person; a report already stored (the same webhook's move) is skipped,
+ * and the same read again only moves its read time on (a later read of the same state says the
+ * state held longer). Returns how many were new or moved on. Must hold the person's lock.
  */
 export async function insertEvidence(trx: Trx, personId: number, evidence: readonly Evidence[]): Promise<number> {
-  if (evidence.length === 0) return 0;
-  const rows = await trx
-    .insertInto('stage_evidence')
-    .values(
-      evidence.map((e) => ({
-        person_id: personId,
-        kind: e.kind,
-        at: e.at,
-        stage: e.kind === 'unnamed_move' ? null : e.stage.name,
-        stage_id: e.kind === 'unnamed_move' ? null : e.stage.id,
-        read_at: e.kind === 'snapshot' ? e.readAt : null,
-        person_created_at: e.kind === 'snapshot' ? e.personCreatedAt : null,
-        source: e.source,
-        event_id: e.eventId,
-        received_at: e.receivedAt,
-      })),
-    )
-    .onConflict((oc) => oc.doNothing())
-    .returning('id')
-    .execute();
-  return rows.length;
+  const moves = evidence.filter((e) => e.kind !== 'snapshot');
+  const reads = evidence.filter((e) => e.kind === 'snapshot');
+  let stored = 0;
+  if (moves.length > 0) {
+    const rows = await trx
+      .insertInto('stage_evidence')
+      .values(
+        moves.map((e) => ({
+          person_id: personId,
+          kind: e.kind,
+          at: e.at,
+          stage: e.kind === 'move' ? e.stage.name : null,
+          stage_id: e.kind === 'move' ? e.stage.id : null,
+          source: e.source,
+          event_id: e.eventId,
+          received_at: e.receivedAt,
+        })),
+      )
+      .onConflict((oc) => oc.doNothing())
+      .returning('id')
+      .execute();
+    stored += rows.length;
+  }
+  for (const read of reads) {
+    const { rows } = await sql<{ id: number }>`
+      INSERT INTO stage_evidence (person_id, kind, at, stage, stage_id, read_at, person_created_at, source, event_id, received_at)
+      VALUES (${personId}, 'snapshot', ${read.at}, ${read.stage.name}, ${read.stage.id}, ${read.readAt}, ${read.personCreatedAt},
+              ${read.source}, ${read.eventId}, ${read.receivedAt})
+      ON CONFLICT (person_id, at, (coalesce(stage_id::text, stage))) WHERE kind = 'snapshot'
+      DO UPDATE SET read_at = excluded.read_at, source = excluded.source, event_id = excluded.event_id, received_at = excluded.received_at
+      WHERE stage_evidence.read_at < excluded.read_at
+      RETURNING id`.execute(trx);
+    stored += rows.length;
+  }
+  return stored;
 }
 
 interface EvidenceRecord {
