@@ -63,8 +63,10 @@ describe('exact history on FUB-realistic input', function () {
     h.sim.advanceClock(300);
     const ona = h.sim.movePerson(1, ONA);
     expect(fubSecond(h.sim.now()).getTime()).to.equal(fubSecond(new Date(t.getTime() + 400)).getTime());
-    const hooks = [om.stageUpdated, om.peopleUpdated, ona.stageUpdated, ona.peopleUpdated];
-    await deliverAll(shuffled([...hooks, ...hooks]));
+    // The later move's webhooks first, then every webhook again, in one batch each.
+    for (const batch of [[ona.stageUpdated, ona.peopleUpdated], [om.stageUpdated, om.peopleUpdated], shuffled([om.stageUpdated, om.peopleUpdated, ona.stageUpdated, ona.peopleUpdated])]) {
+      await deliverAll(batch);
+    }
     await Promise.all([h.processor.drain(), h.newProcessor().drain()]);
     expect((await h.newPoller().runOnce()).status).to.equal('succeeded');
     const second = fubSecond(h.sim.now()).toISOString();
@@ -129,9 +131,11 @@ describe('exact history on FUB-realistic input', function () {
       fubClockAt(offsetSeconds * 1000);
       const ids = Array.from({ length: 40 }, (_, i) => 500 + i);
       await install(ids, LEAD);
-      const poller = h.newPoller();
+      // A one-minute overlap (POLL_OVERLAP_MINUTES=1): a watermark on our clock would skip moves
+      // made just after a poll whenever FUB's clock is more than that behind ours.
+      const poller = h.newPoller({ overlapMs: 60_000 });
       expect((await poller.runOnce()).status).to.equal('succeeded');
-      h.sim.advanceClock(5 * 60_000);
+      h.sim.advanceClock(1000);
       const truth = new Map(ids.map((id) => [id, [] as { to: string; at: string }[]]));
       const hooks: WebhookEnvelope[] = [];
       for (const [i, id] of ids.entries()) {
@@ -244,8 +248,11 @@ describe('exact history on FUB-realistic input', function () {
 
   it('dates a stage fetched on a retry by FUB, so neither it nor the move before it is lost', async () => {
     const t = fubClockAt();
-    await install([7], LEAD);
+    await install([7, 70], LEAD);
     h.sim.setClock(new Date(Math.floor(t.getTime() / 60_000) * 60_000 + 60_000 + 49_000));
+    // Another person's note, fetched now: our FUB client knows FUB's clock reads :49.
+    await deliverAll([h.sim.touchPerson(70)]);
+    await h.processor.drain();
     const closed = h.sim.movePerson(7, 'Closed');
     let calls = 0;
     h.sim.faults.push((req) => {
