@@ -7,7 +7,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../src/shared/db/database.js';
 import type { SnapshotEvidence } from '../src/shared/stages/evidence.js';
-import { recordPersonReports } from '../src/shared/stages/record-reports.js';
+import { recordPersonReports } from '../src/shared/stages/record-person-reports.js';
 import { createTestDatabase } from '../tests/support/test-database.js';
 import { writeBenchmarkSection } from './report.js';
 import { machineLine, percentile, ratio, withPostgres } from './support.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createDb } from '../src/shared/db/database.js';
 import { migrate, MIGRATIONS_DIR, readMigrations } from '../src/shared/db/migrate.js';
-import { recordPersonReports } from '../src/shared/stages/record-reports.js';
+import { recordPersonReports } from '../src/shared/stages/record-person-reports.js';
 import { serverUrl } from './support/test-database.js';
 
 async function withEmptyDatabase(work: (url: string) => Promise<void>): Promise<void> {

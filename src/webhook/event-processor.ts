@@ -6,8 +6,8 @@ import { backoff, type FubClient, type FubPerson } from '../shared/fub/fub-clien
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { Evidence } from '../shared/stages/evidence.js';
-import type { PersonReports } from '../shared/stages/record-reports.js';
-import { recordReports } from '../shared/stages/record-reports-logged.js';
+import type { PersonReports } from '../shared/stages/record-person-reports.js';
+import { recordReports } from '../shared/stages/record-reports.js';
 import { moveFromWebhook, snapshotFromRead, unnamedMoveFromWebhook } from '../shared/stages/report-times.js';
 import { createStageDirectory } from '../shared/stages/stage-directory.js';
 import { noteWatchingSince } from '../shared/stages/stage-evidence.repository.js';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createDb, type Db } from '../src/shared/db/database.js';
 import type { Evidence, MoveEvidence, SnapshotEvidence } from '../src/shared/stages/evidence.js';
 import { findPerson } from '../src/shared/stages/people.repository.js';
-import { recordPersonReports } from '../src/shared/stages/record-reports.js';
+import { recordPersonReports } from '../src/shared/stages/record-person-reports.js';
 import { historyOf } from './support/history.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
