@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db, Trx } from '../db/database.js';
+import type { StageEvidenceRow } from '../db/schema.js';
 import type { Evidence } from './evidence.js';
 
 /**
@@ -45,18 +46,8 @@ export async function insertEvidence(trx: Trx, personId: number, evidence: reado
   return stored;
 }
 
-interface EvidenceRecord {
-  kind: Evidence['kind'];
-  at: Date;
-  stage: string | null;
-  stage_id: number | null;
-  read_at: Date | null;
-  person_created_at: Date | null;
-  source: string;
-  event_id: string | null;
-  received_at: Date;
-  watching_since: Date | null;
-}
+/** A stored report, with the collector's "watching since" alongside. */
+type EvidenceRecord = Omit<StageEvidenceRow, 'id' | 'person_id' | 'recorded_at'> & { watching_since: Date | null };
 
 /**
  * Every report about a person, with stage ids filled in from the names stages are known by (a webhook
