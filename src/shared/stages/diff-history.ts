@@ -1,6 +1,18 @@
 import type { StageChangeRow } from '../db/schema.js';
 import type { HistoryRow } from './evidence.js';
-import type { ChangeRevision } from './stage-changes.repository.js';
+
+/** The fields a rebuild may change on a row it keeps. */
+export interface ChangeRevision {
+  id: number;
+  kind: StageChangeRow['kind'];
+  stage_from: string | null;
+  stage_from_id: number | null;
+  stage_to_id: number | null;
+  seq: number;
+  source: string;
+  event_id: string | null;
+  received_at: Date;
+}
 
 export interface HistoryEdit {
   insert: HistoryRow[];

@@ -12,9 +12,18 @@ export interface PersonDetails {
 /**
  * Creates the person's state row if missing, then locks it until the transaction ends.
  * Every stage decision for one person goes through this lock, so they happen one at a time.
+ * One statement: it inserts the row, or locks the one there.
  */
 export async function lockPerson(trx: Trx, personId: number): Promise<PersonRow> {
-  await trx.insertInto('people').values({ person_id: personId }).onConflict((oc) => oc.column('person_id').doNothing()).execute();
+  const { rows } = await sql<PersonRow>`
+    WITH inserted AS (
+      INSERT INTO people (person_id) VALUES (${personId}) ON CONFLICT (person_id) DO NOTHING RETURNING *
+    ), existing AS (
+      SELECT * FROM people WHERE person_id = ${personId} FOR UPDATE
+    )
+    SELECT * FROM inserted UNION ALL SELECT * FROM existing`.execute(trx);
+  if (rows[0]) return rows[0];
+  // Another transaction created the row after this statement's snapshot: lock it now.
   return trx.selectFrom('people').selectAll().where('person_id', '=', personId).forUpdate().executeTakeFirstOrThrow();
 }
 
@@ -26,33 +35,6 @@ export interface PersonState {
   /** The latest read of the person, when there is one. */
   lastRead?: { stage: string; stageId: number | null; updated: Date; readAt: Date };
   deletedAt?: Date | null;
-}
-
-/** Saves the person's state and any details learned; only fields that are known overwrite. Must hold the lock. */
-export async function updatePersonState(trx: Trx, personId: number, state: PersonState, details: PersonDetails): Promise<void> {
-  await trx
-    .updateTable('people')
-    .set({
-      stage: state.stage,
-      stage_id: state.stageId,
-      stage_changed_at: state.stageChangedAt,
-      ...(state.lastRead
-        ? {
-            fub_stage: state.lastRead.stage,
-            fub_stage_id: state.lastRead.stageId,
-            fub_updated_at: state.lastRead.updated,
-            fub_stage_seen_at: state.lastRead.readAt,
-          }
-        : {}),
-      ...(state.deletedAt !== undefined ? { deleted_at: state.deletedAt } : {}),
-      ...(details.firstName !== undefined ? { first_name: details.firstName } : {}),
-      ...(details.lastName !== undefined ? { last_name: details.lastName } : {}),
-      ...(details.assignedUserId !== undefined ? { assigned_user_id: details.assignedUserId } : {}),
-      ...(details.assignedUserName !== undefined ? { assigned_user_name: details.assignedUserName } : {}),
-      updated_at: new Date(),
-    })
-    .where('person_id', '=', personId)
-    .execute();
 }
 
 export function findPerson(db: Db | Trx, personId: number): Promise<PersonRow | undefined> {

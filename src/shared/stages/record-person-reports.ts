@@ -2,10 +2,10 @@ import type { Trx } from '../db/database.js';
 import type { NewStageChange, PersonRow, StageChangeRow } from '../db/schema.js';
 import { diffHistory } from './diff-history.js';
 import { compareReads, type Evidence, type HistoryRow, type SnapshotEvidence } from './evidence.js';
-import { lockPerson, updatePersonState, type PersonDetails } from './people.repository.js';
+import { storeReportsAndRead, writePersonHistory } from './person-history.repository.js';
+import { lockPerson, type PersonDetails } from './people.repository.js';
 import { reconstructHistory } from './reconstruct-history.js';
-import { deleteChanges, fillMissingDetails, findChanges, insertChanges, reviseChanges } from './stage-changes.repository.js';
-import { insertEvidence, readEvidence } from './stage-evidence.repository.js';
+import { fillMissingDetails } from './stage-changes.repository.js';
 
 /** Everything one source learned about one person at once. */
 export interface PersonReports {
@@ -34,7 +34,8 @@ export interface RecordOutcome {
  */
 export async function recordPersonReports(trx: Trx, reports: PersonReports): Promise<RecordOutcome> {
   const person = await lockPerson(trx, reports.personId);
-  const newReports = await insertEvidence(trx, reports.personId, reports.evidence);
+  const records = reports.evidence.length > 0 ? await storeReportsAndRead(trx, reports.personId, reports.evidence) : undefined;
+  const newReports = records?.stored ?? 0;
   const details = reports.details ?? {};
   const detailsChanged = differs(person, details);
   const deletionChanged = reports.deletedAt !== undefined && person.deleted_at === null;
@@ -47,24 +48,16 @@ export async function recordPersonReports(trx: Trx, reports: PersonReports): Pro
     assignedUserId: details.assignedUserId !== undefined ? details.assignedUserId : person.assigned_user_id,
     assignedUserName: details.assignedUserName !== undefined ? details.assignedUserName : person.assigned_user_name,
   };
-  let history: HistoryRow[] | undefined;
-  let lastRead: SnapshotEvidence | undefined;
-  if (newReports > 0) {
-    const { evidence, watchingSince } = await readEvidence(trx, reports.personId);
-    history = reconstructHistory(evidence, { watchingSince });
-    const edit = diffHistory(await findChanges(trx, reports.personId), history);
-    await deleteChanges(trx, edit.remove);
-    await reviseChanges(trx, edit.revise);
-    outcome.inserted = await insertChanges(trx, edit.insert.map((row) => toNewChange(reports.personId, row, known)));
-    outcome.removed = edit.remove.length;
-    outcome.revised = edit.revise.length;
-    lastRead = latestRead(evidence);
-  }
+  const rebuild = records !== undefined && newReports > 0;
+  const history = rebuild ? reconstructHistory(records.evidence, { watchingSince: records.watchingSince }) : undefined;
+  const edit = history ? diffHistory(records!.changes, history) : { remove: [], revise: [], insert: [] };
+  const lastRead = rebuild ? latestRead(records.evidence) : undefined;
   const last = history?.[history.length - 1];
-  await updatePersonState(
-    trx,
-    reports.personId,
-    {
+  outcome.inserted = await writePersonHistory(trx, reports.personId, {
+    remove: edit.remove,
+    revise: edit.revise,
+    insert: edit.insert.map((row) => toNewChange(reports.personId, row, known)),
+    state: {
       stage: history ? (last?.to.name ?? null) : person.stage,
       stageId: history ? (last?.to.id ?? null) : person.stage_id,
       stageChangedAt: history ? (last?.at ?? null) : person.stage_changed_at,
@@ -72,9 +65,15 @@ export async function recordPersonReports(trx: Trx, reports: PersonReports): Pro
       ...(deletionChanged ? { deletedAt: reports.deletedAt } : {}),
     },
     details,
-  );
-  // Rows written before the name or agent was known get them now.
-  if (detailsChanged) await fillMissingDetails(trx, reports.personId, known);
+  });
+  outcome.removed = edit.remove.length;
+  outcome.revised = edit.revise.length;
+  // Rows written before the name or agent was known get them now (the rows just added have them).
+  const kept = rebuild ? records.changes.filter((c) => !edit.remove.includes(c.id)) : undefined;
+  const lacking = (missing: (c: StageChangeRow) => boolean): boolean => kept === undefined || kept.some(missing);
+  if (detailsChanged && (lacking((c) => c.first_name === null && c.last_name === null) || lacking((c) => c.assigned_user_id === null && c.assigned_user_name === null))) {
+    await fillMissingDetails(trx, reports.personId, known);
+  }
   return outcome;
 }
 

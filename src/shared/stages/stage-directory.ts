@@ -26,6 +26,8 @@ export interface StageDirectory {
 export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger }): StageDirectory {
   const known = new Map<string, number>();
   let lastRefresh = Number.NEGATIVE_INFINITY;
+  // One read of FUB's list at a time; everyone who needs it waits for the one in flight.
+  let refreshing: Promise<void> | undefined;
 
   const directory: StageDirectory = {
     async learn(stages) {
@@ -35,27 +37,32 @@ export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger
       for (const stage of fresh) known.set(stage.name, stage.id);
     },
     async resolve(names) {
-      let unknown = [...new Set(names)].filter((name) => !known.has(name));
-      if (unknown.length === 0) return;
+      const unknown = (): string[] => [...new Set(names)].filter((name) => !known.has(name));
+      if (unknown().length === 0) return;
       try {
-        const stored = await deps.db.selectFrom('stage_names').select(['name', 'stage_id']).where('name', 'in', unknown).execute();
+        const stored = await deps.db.selectFrom('stage_names').select(['name', 'stage_id']).where('name', 'in', unknown()).execute();
         for (const row of stored) known.set(row.name, row.stage_id);
-        unknown = unknown.filter((name) => !known.has(name));
-        if (unknown.length === 0 || Date.now() - lastRefresh < REFRESH_INTERVAL_MS) return;
       } catch (error) {
-        deps.log.warn({ err: error, names: unknown }, 'could not look up stage ids; recording by name');
+        deps.log.warn({ err: error, names: unknown() }, 'could not look up stage ids; recording by name');
         return;
       }
-      await directory.refresh();
+      if (unknown().length === 0) return;
+      if (refreshing) await refreshing;
+      else if (Date.now() - lastRefresh >= REFRESH_INTERVAL_MS) await directory.refresh();
     },
-    async refresh() {
-      lastRefresh = Date.now();
-      try {
-        await directory.learn(await deps.fub.getStages());
-      } catch (error) {
-        // A name alone still records a move; its id is filled in once FUB's list is read.
-        deps.log.warn({ err: error }, "could not read FUB's stage list; stages are recorded by name until it answers");
-      }
+    refresh() {
+      refreshing ??= (async () => {
+        lastRefresh = Date.now();
+        try {
+          await directory.learn(await deps.fub.getStages());
+        } catch (error) {
+          // A name alone still records a move; its id is filled in once FUB's list is read.
+          deps.log.warn({ err: error }, "could not read FUB's stage list; stages are recorded by name until it answers");
+        } finally {
+          refreshing = undefined;
+        }
+      })();
+      return refreshing;
     },
   };
   return directory;
