@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { poolOf, type Db } from '../shared/db/database.js';
+import { poolOf, PREPARED, type Db } from '../shared/db/database.js';
 import type { WebhookEventRow, WebhookEventStatus } from '../shared/db/schema.js';
 import type { InboxEvent } from './parse-webhook.js';
 
@@ -18,7 +18,7 @@ export interface NewDelivery {
 
 // Parallel arrays through unnest ($1-$3 per delivery, $4-$9 per event): json_to_recordset would
 // reject payloads holding \u0000.
-const STORE_DELIVERIES = `
+const STORE_DELIVERIES = `${PREPARED}store_deliveries */
   WITH delivery AS (
     SELECT nextval('webhook_deliveries_id_seq'::regclass) AS id, d.ord, d.path, d.raw_body, d.event_count
     FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS d(path, raw_body, event_count, ord)
@@ -56,21 +56,17 @@ const STORE_DELIVERIES = `
 export async function storeDeliveries(db: Db, deliveries: NewDelivery[]): Promise<StoredDelivery[]> {
   if (deliveries.length === 0) return [];
   const events = deliveries.flatMap((d, i) => d.events.map((e) => ({ ...e, delivery: i + 1 })));
-  const { rows } = await poolOf(db).query<{ delivery_id: number; received_at: Date; inserted: string[] }>({
-    name: 'store_deliveries',
-    text: STORE_DELIVERIES,
-    values: [
-      deliveries.map((d) => d.path),
-      deliveries.map((d) => d.rawBody),
-      deliveries.map((d) => d.events.length),
-      events.map((e) => e.delivery),
-      events.map((e) => e.eventId),
-      events.map((e) => e.event),
-      events.map((e) => `{${e.resourceIds.join(',')}}`),
-      events.map((e) => e.eventCreated?.toISOString() ?? null),
-      events.map((e) => e.payload),
-    ],
-  });
+  const { rows } = await poolOf(db).query<{ delivery_id: number; received_at: Date; inserted: string[] }>(STORE_DELIVERIES, [
+    deliveries.map((d) => d.path),
+    deliveries.map((d) => d.rawBody),
+    deliveries.map((d) => d.events.length),
+    events.map((e) => e.delivery),
+    events.map((e) => e.eventId),
+    events.map((e) => e.event),
+    events.map((e) => `{${e.resourceIds.join(',')}}`),
+    events.map((e) => e.eventCreated?.toISOString() ?? null),
+    events.map((e) => e.payload),
+  ]);
   return rows.map((row) => ({ deliveryId: row.delivery_id, receivedAt: row.received_at, inserted: new Set(row.inserted) }));
 }
 

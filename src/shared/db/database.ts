@@ -28,6 +28,23 @@ export interface DbOptions {
 
 const pools = new WeakMap<Db, pg.Pool>();
 
+// A statement whose text starts with this comment runs as a named prepared statement on each
+// connection: parsed and planned once there, not on every call. For the hot, fixed-text statements
+// (planning a large one costs more than running it); the name follows the marker.
+export const PREPARED = '/* prepared:';
+
+/** Makes a client run marked statements as named prepared statements (Kysely passes plain text). */
+function prepareMarkedStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (first: unknown, ...rest: unknown[]) => {
+    if (typeof first === 'string' && first.startsWith(PREPARED)) {
+      const name = first.slice(PREPARED.length, first.indexOf(' */'));
+      return query({ name, text: first, values: rest[0] }, ...rest.slice(1));
+    }
+    return query(first, ...rest);
+  };
+}
+
 /**
  * The pg pool under a Db from createDb, for the one hot statement that needs what Kysely does not
  * offer: a named prepared statement, parsed and planned once per connection.
@@ -51,7 +68,10 @@ export function createDb(connectionString: string, options: DbOptions = {}): Db 
   // A client losing its server (restart, failover) must not crash the process: idle ones report on
   // the pool, checked-out ones on themselves. The query that needed it fails and is retried by its caller.
   pool.on('error', () => undefined);
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    prepareMarkedStatements(client);
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   pools.set(db, pool);
   return db;

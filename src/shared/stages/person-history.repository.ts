@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { PREPARED } from '../db/database.js';
 import type { Trx } from '../db/database.js';
 import type { NewStageChange, StageChangeRow, StageEvidenceRow } from '../db/schema.js';
 import type { ChangeRevision } from './diff-history.js';
@@ -6,7 +7,8 @@ import { stageKey, type Evidence, type SnapshotEvidence } from './evidence.js';
 import type { PersonDetails, PersonState } from './people.repository.js';
 
 // The two statements of a rebuild, each one round trip: store the reports and read back everything
-// about the person; then write the rows that changed and the person's state together.
+// about the person; then write the rows that changed and the person's state together. Both are
+// prepared once per connection (planning them cost more than running them).
 
 /** A stored report as JSON gives it: times as text. */
 type EvidenceJson = Omit<StageEvidenceRow, 'id' | 'person_id' | 'recorded_at' | 'at' | 'read_at' | 'person_created_at' | 'received_at'> &
@@ -36,7 +38,7 @@ export async function storeReportsAndRead(trx: Trx, personId: number, evidence: 
   const reads = [...new Map(evidence.filter((e): e is SnapshotEvidence => e.kind === 'snapshot').map((e) => [`${e.at.getTime()}|${stageKey(e.stage)}`, e])).values()];
   const m = <T>(pick: (e: Evidence) => T): T[] => moves.map(pick);
   const r = <T>(pick: (e: SnapshotEvidence) => T): T[] => reads.map(pick);
-  const { rows } = await sql<{ stored: number; watching_since: Date | null; evidence: EvidenceJson[]; changes: ChangeJson[] }>`
+  const { rows } = await sql<{ stored: number; watching_since: Date | null; evidence: EvidenceJson[]; changes: ChangeJson[] }>`${sql.raw(`${PREPARED}store_reports_and_read */`)}
     WITH moves AS (
       INSERT INTO stage_evidence (person_id, kind, at, stage, stage_id, source, event_id, received_at)
       SELECT ${personId}::bigint, u.* FROM unnest(
@@ -107,7 +109,7 @@ export async function writePersonHistory(trx: Trx, personId: number, write: Hist
   const n = <T>(pick: (r: NewStageChange) => T): T[] => insert.map(pick);
   const read = state.lastRead;
   const given = (value: unknown): boolean => value !== undefined;
-  const { rows } = await sql<StageChangeRow>`
+  const { rows } = await sql<StageChangeRow>`${sql.raw(`${PREPARED}write_person_history */`)}
     WITH removed AS (
       DELETE FROM stage_changes WHERE id = ANY(${remove}::bigint[])
     ), revised AS (
