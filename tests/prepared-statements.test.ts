@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import { PREPARED } from '../src/shared/db/database.js';
+import { createDb, PREPARED } from '../src/shared/db/database.js';
+import { recordPersonReports } from '../src/shared/stages/record-person-reports.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 // The hot statements (inbox insert, a rebuild's two) are planned once per connection, not per call.
@@ -19,5 +20,25 @@ describe('statements marked as prepared', () => {
     });
     expect(prepared.map((p) => p.name)).to.deep.equal(['probe_statement']);
     expect(prepared[0]!.statement).to.contain('SELECT $1::int AS n');
+  });
+
+  it('keep working on an open connection after a migration adds columns (a deploy migrates while the old servers run)', async () => {
+    const server = createDb(tdb.url, { max: 1 });
+    try {
+      const report = (personId: number, second: number) =>
+        server.transaction().execute((trx) =>
+          recordPersonReports(trx, {
+            personId,
+            evidence: [{ kind: 'move', at: new Date(Date.UTC(2026, 10, 1, 9, 0, second)), stage: { id: null, name: `S${second}` }, source: 'webhook_peopleStageUpdated', eventId: `e${personId}-${second}`, receivedAt: new Date() }],
+          }),
+        );
+      await report(1, 0);
+      for (const table of ['people', 'stage_changes', 'stage_evidence']) await sql`ALTER TABLE ${sql.table(table)} ADD COLUMN probe integer`.execute(tdb.db);
+      expect((await report(1, 5)).inserted).to.have.length(1);
+      expect((await report(2, 0)).inserted).to.have.length(1);
+    } finally {
+      await server.destroy();
+      for (const table of ['people', 'stage_changes', 'stage_evidence']) await sql`ALTER TABLE ${sql.table(table)} DROP COLUMN IF EXISTS probe`.execute(tdb.db);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db, Trx } from '../db/database.js';
+import { PREPARED, type Db, type Trx } from '../db/database.js';
 import type { PersonRow } from '../db/schema.js';
 
 export interface PersonDetails {
@@ -9,17 +9,24 @@ export interface PersonDetails {
   assignedUserName?: string | null;
 }
 
+const PERSON_COLUMNS = sql.raw(
+  'person_id, first_name, last_name, stage, stage_id, stage_changed_at, assigned_user_id, assigned_user_name, ' +
+    'fub_stage, fub_stage_id, fub_updated_at, fub_stage_seen_at, deleted_at, created_at, updated_at',
+);
+
 /**
  * Creates the person's state row if missing, then locks it until the transaction ends.
  * Every stage decision for one person goes through this lock, so they happen one at a time.
- * One statement: it inserts the row, or locks the one there.
+ * One statement (prepared: every report takes this lock): it inserts the row, or locks the one there.
  */
 export async function lockPerson(trx: Trx, personId: number): Promise<PersonRow> {
-  const { rows } = await sql<PersonRow>`
+  // Columns named, not *: a prepared statement whose result columns change (a migration adds one
+  // while servers run) fails until its connection closes.
+  const { rows } = await sql<PersonRow>`${sql.raw(`${PREPARED}lock_person */`)}
     WITH inserted AS (
-      INSERT INTO people (person_id) VALUES (${personId}) ON CONFLICT (person_id) DO NOTHING RETURNING *
+      INSERT INTO people (person_id) VALUES (${personId}) ON CONFLICT (person_id) DO NOTHING RETURNING ${PERSON_COLUMNS}
     ), existing AS (
-      SELECT * FROM people WHERE person_id = ${personId} FOR UPDATE
+      SELECT ${PERSON_COLUMNS} FROM people WHERE person_id = ${personId} FOR UPDATE
     )
     SELECT * FROM inserted UNION ALL SELECT * FROM existing`.execute(trx);
   if (rows[0]) return rows[0];

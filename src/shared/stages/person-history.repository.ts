@@ -98,18 +98,22 @@ export interface HistoryWrite {
   details: PersonDetails;
 }
 
+/** What a rebuild reports of each row it added. */
+export type AddedChange = Pick<StageChangeRow, 'id' | 'person_id' | 'kind' | 'stage_from' | 'stage_to' | 'changed_at' | 'source'>;
+
 /**
  * Writes a rebuild in one statement: rows removed, revised and added, and the person's state. The
  * order constraint on (person, changed_at, seq) is checked at commit, so seqs may swap. Returns the
  * rows added. Must hold the person's lock.
  */
-export async function writePersonHistory(trx: Trx, personId: number, write: HistoryWrite): Promise<StageChangeRow[]> {
+export async function writePersonHistory(trx: Trx, personId: number, write: HistoryWrite): Promise<AddedChange[]> {
   const { remove, revise, insert, state, details } = write;
   const v = <T>(pick: (r: ChangeRevision) => T): T[] => revise.map(pick);
   const n = <T>(pick: (r: NewStageChange) => T): T[] => insert.map(pick);
   const read = state.lastRead;
   const given = (value: unknown): boolean => value !== undefined;
-  const { rows } = await sql<StageChangeRow>`${sql.raw(`${PREPARED}write_person_history */`)}
+  // Result columns named, not *: see lockPerson.
+  const { rows } = await sql<AddedChange>`${sql.raw(`${PREPARED}write_person_history */`)}
     WITH removed AS (
       DELETE FROM stage_changes WHERE id = ANY(${remove}::bigint[])
     ), revised AS (
@@ -143,6 +147,6 @@ export async function writePersonHistory(trx: Trx, personId: number, write: Hist
       ${n((r) => r.stage_to)}::text[], ${n((r) => r.stage_to_id ?? null)}::bigint[], ${n((r) => r.changed_at)}::timestamptz[],
       ${n((r) => r.seq ?? 0)}::smallint[], ${n((r) => r.received_at)}::timestamptz[], ${n((r) => r.source)}::text[],
       ${n((r) => r.event_id ?? null)}::text[], ${n((r) => r.assigned_user_id ?? null)}::bigint[], ${n((r) => r.assigned_user_name ?? null)}::text[])
-    RETURNING *`.execute(trx);
+    RETURNING id, person_id, kind, stage_from, stage_to, changed_at, source`.execute(trx);
   return rows;
 }

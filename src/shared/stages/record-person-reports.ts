@@ -2,7 +2,7 @@ import type { Trx } from '../db/database.js';
 import type { NewStageChange, PersonRow, StageChangeRow } from '../db/schema.js';
 import { diffHistory } from './diff-history.js';
 import { compareReads, type Evidence, type HistoryRow, type SnapshotEvidence } from './evidence.js';
-import { storeReportsAndRead, writePersonHistory } from './person-history.repository.js';
+import { storeReportsAndRead, writePersonHistory, type AddedChange } from './person-history.repository.js';
 import { lockPerson, type PersonDetails } from './people.repository.js';
 import { reconstructHistory } from './reconstruct-history.js';
 import { fillMissingDetails } from './stage-changes.repository.js';
@@ -21,7 +21,7 @@ export interface RecordOutcome {
   /** Reports not seen before (0: nothing new, nothing rebuilt). */
   newReports: number;
   /** Rows added to the person's history. */
-  inserted: StageChangeRow[];
+  inserted: AddedChange[];
   /** Rows the rebuild removed (an inferred move a webhook then explained) or revised. */
   removed: number;
   revised: number;
