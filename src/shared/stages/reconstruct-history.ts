@@ -29,27 +29,33 @@ export function reconstructHistory(evidence: readonly Evidence[], context: { wat
   const moves = evidence.filter((e): e is MoveEvidence => e.kind === 'move').sort(compareReports);
   const snapshots = evidence.filter((e): e is SnapshotEvidence => e.kind === 'snapshot').sort(compareReports);
   const marks = evidence.filter((e): e is UnnamedMoveEvidence => e.kind === 'unnamed_move').sort(compareReports);
-  const seconds = [...new Set([...moves, ...snapshots].map((e) => e.at.getTime()))].sort((a, b) => a - b);
   const latest = snapshots.reduce<SnapshotEvidence | undefined>((l, s) => (l === undefined || compareReads(s, l) > 0 ? s : l), undefined);
+  // The reports of each second, in one pass (a long-lived lead has thousands).
+  const groups = new Map<number, { moves: MoveEvidence[]; snapshots: SnapshotEvidence[] }>();
+  const groupOf = (at: Date) => groups.get(at.getTime()) ?? groups.set(at.getTime(), { moves: [], snapshots: [] }).get(at.getTime())!;
+  for (const move of moves) groupOf(move.at).moves.push(move);
+  for (const snapshot of snapshots) groupOf(snapshot.at).snapshots.push(snapshot);
+  const seconds = [...groups.keys()].sort((a, b) => a - b);
 
   // Best way to reach each possible current stage after every second so far (dynamic programming
   // over seconds: a second's order only depends on the stage the person was in before it).
-  let paths = new Map<string | null, Path>([[null, { cost: ZERO, steps: [], end: null }]]);
-  let previous = Number.NEGATIVE_INFINITY;
+  let paths = new Map<string | null, Path>([[null, { cost: ZERO, chain: null, end: null }]]);
+  let mark = 0;
   for (const second of seconds) {
-    const groupReads = snapshots.filter((s) => s.at.getTime() === second);
+    const { moves: groupMoves, snapshots: groupReads } = groups.get(second)!;
+    // Unnamed moves since the previous second: that many moves a read reveals are not invented.
+    let unnamedMoves = 0;
+    for (; mark < marks.length && marks[mark]!.at.getTime() <= second; mark++) unnamedMoves += 1;
     const group: Group = {
-      moves: moves.filter((m) => m.at.getTime() === second),
+      moves: groupMoves,
       snapshots: groupReads,
-      // Unnamed moves since the previous second: that many moves a read reveals are not invented.
-      unnamedMoves: marks.filter((m) => m.at.getTime() > previous && m.at.getTime() <= second).length,
+      unnamedMoves,
       holdsLatestRead: second === seconds[seconds.length - 1] && latest !== undefined && groupReads.includes(latest),
     };
-    previous = second;
     const next = new Map<string | null, Path>();
     for (const path of paths.values()) {
       for (const option of arrangeSecond(group, path.end)) {
-        const candidate: Path = { cost: addCost(path.cost, option.cost), steps: [...path.steps, ...option.steps], end: option.end };
+        const candidate: Path = { cost: addCost(path.cost, option.cost), chain: { steps: option.steps, before: path.chain }, end: option.end };
         const held = next.get(candidate.end);
         if (held === undefined || compareCost(candidate.cost, held.cost) < 0) next.set(candidate.end, candidate);
       }
@@ -58,7 +64,9 @@ export function reconstructHistory(evidence: readonly Evidence[], context: { wat
   }
   let best: Path | undefined;
   for (const path of paths.values()) if (best === undefined || compareCost(path.cost, best.cost) < 0) best = path;
-  return toRows(best?.steps ?? [], marks, context.watchingSince);
+  const steps: Step[][] = [];
+  for (let link = best?.chain ?? null; link !== null; link = link.before) steps.push(link.steps);
+  return toRows(steps.reverse().flat(), marks, context.watchingSince);
 }
 
 /**
@@ -79,10 +87,23 @@ interface Step {
   evidence: MoveEvidence | SnapshotEvidence;
 }
 
+/** A path's steps, second by second, shared between the paths that grew from it. */
+interface Chain {
+  steps: Step[];
+  before: Chain | null;
+}
+
 interface Path {
   cost: Cost;
-  steps: Step[];
+  chain: Chain | null;
   /** The stage key the person is in at the end; null before anything is known. */
+  end: string | null;
+}
+
+/** One second's choice: its steps and where it ends. */
+interface Option {
+  cost: Cost;
+  steps: Step[];
   end: string | null;
 }
 
@@ -100,7 +121,7 @@ interface Group {
 const STATE_LIMIT = 20_000;
 
 /** The cheapest order of one second's moves (and inferred ones) for each stage it can end in. */
-function arrangeSecond(group: Group, start: string | null): Path[] {
+function arrangeSecond(group: Group, start: string | null): Option[] {
   const keys: string[] = [];
   const byKey = new Map<string, MoveEvidence[]>();
   for (const move of group.moves) {
@@ -180,7 +201,7 @@ function arrangeGreedily(
   lastKey: string | null,
   start: string | null,
   endCost: (end: string | null, inferred: number) => Cost,
-): Path {
+): Option {
   const pending = [...moves];
   const steps: Step[] = [];
   const seen = new Set<string | null>([start]);
