@@ -4,15 +4,21 @@ import { createDb, PREPARED } from '../src/shared/db/database.js';
 import { recordPersonReports } from '../src/shared/stages/record-person-reports.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
-// The hot statements (inbox insert, a rebuild's two) are planned once per connection, not per call.
-describe('statements marked as prepared', () => {
+// What every pooled connection is set up with: the hot statements (inbox insert, a rebuild's) are
+// planned once per connection, not per call, and no statement is JIT-compiled.
+describe('database connections', () => {
   let tdb: TestDatabase;
   before(async () => {
     tdb = await createTestDatabase();
   });
   after(() => tdb.destroy());
 
-  it('run as named prepared statements on the connection, from Kysely and from the pool alike; others do not', async () => {
+  it('turn JIT off (compiling a page of first sightings took 20 times longer than running it)', async () => {
+    const settings = await Promise.all(Array.from({ length: 3 }, () => sql<{ jit: string }>`SHOW jit`.execute(tdb.db)));
+    expect(settings.map((s) => s.rows[0]!.jit)).to.deep.equal(['off', 'off', 'off']);
+  });
+
+  it('run statements marked as prepared as named prepared statements, from Kysely and from the pool alike; others do not', async () => {
     const prepared = await tdb.db.connection().execute(async (conn) => {
       for (const n of [1, 2, 3]) await sql`${sql.raw(`${PREPARED}probe_statement */`)} SELECT ${n}::int AS n`.execute(conn);
       await sql`SELECT 42 AS unmarked`.execute(conn);
