@@ -25,6 +25,9 @@ export interface StageDirectory {
 
 export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger }): StageDirectory {
   const known = new Map<string, number>();
+  // Names neither the database nor FUB's list knew, and when: not asked about again until the next
+  // refresh is due (a stage FUB no longer lists would otherwise cost a query per webhook).
+  const unknownSince = new Map<string, number>();
   let lastRefresh = Number.NEGATIVE_INFINITY;
   // One read of FUB's list at a time; everyone who needs it waits for the one in flight.
   let refreshing: Promise<void> | undefined;
@@ -38,7 +41,8 @@ export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger
     },
     async resolve(names) {
       const unknown = (): string[] => [...new Set(names)].filter((name) => !known.has(name));
-      if (unknown().length === 0) return;
+      const recentlyMissing = (name: string): boolean => (unknownSince.get(name) ?? Number.NEGATIVE_INFINITY) >= lastRefresh && Date.now() - lastRefresh < REFRESH_INTERVAL_MS;
+      if (unknown().every(recentlyMissing)) return;
       try {
         const stored = await deps.db.selectFrom('stage_names').select(['name', 'stage_id']).where('name', 'in', unknown()).execute();
         for (const row of stored) known.set(row.name, row.stage_id);
@@ -49,6 +53,7 @@ export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger
       if (unknown().length === 0) return;
       if (refreshing) await refreshing;
       else if (Date.now() - lastRefresh >= REFRESH_INTERVAL_MS) await directory.refresh();
+      for (const name of unknown()) unknownSince.set(name, Date.now());
     },
     refresh() {
       refreshing ??= (async () => {
