@@ -1,5 +1,6 @@
 // The webhook path assembled in-process for benchmarks: app, processor and FUB client against a
 // simulator, the way src/webhook/webhook-server.ts assembles it.
+import { Agent, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createFubClient } from '../src/shared/fub/fub-client.js';
 import { FubRateLimiter } from '../src/shared/fub/rate-limiter.js';
@@ -26,20 +27,32 @@ export async function liveCollector(db: Db, sim: FubSimulator, options: { wakeOn
     options: { leaseSeconds: 120, maxAttempts: 10, retryBaseSeconds: 10, sweepIntervalMs: options.sweepIntervalMs ?? 5000 },
   });
   const app = createWebhookApp({ db, log, systemKey: sim.systemKey, ...(options.wakeOnReceive ? { onStored: () => processor.wake() } : {}) });
-  // A real listener and keep-alive connections, so the sender costs what FUB's deliveries would.
+  // A real listener and keep-alive connections, so the sender costs what FUB's deliveries would;
+  // at most 64 at once, as a sender does (unbounded, a backlog of thousands of sockets overflowed
+  // the listen queue and was reset at 1,000/s on a slower machine).
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/fub`;
+  const port = (server.address() as AddressInfo).port;
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   return {
     processor,
-    async deliver(payload) {
+    deliver(payload) {
       const { body, signature } = sim.sign(payload);
-      const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'FUB-Signature': signature }, body });
-      await res.arrayBuffer();
-      return res.status;
+      return new Promise<number>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, path: '/webhooks/fub', method: 'POST', agent, headers: { 'Content-Type': 'application/json', 'FUB-Signature': signature } },
+          (res) => {
+            res.resume();
+            res.once('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.once('error', reject);
+        req.end(body);
+      });
     },
     async close() {
       await processor.stop();
+      agent.destroy();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },
