@@ -76,6 +76,14 @@ describe('rebuilding a history from reports', () => {
     expect(brief(rebuild([created, unnamed(80)], at(0)))).to.deep.equal(['?>Lead@80']);
   });
 
+  it('reads a first stage seen in the same second as later moves as where the person started, not a move back', () => {
+    // Created in Lead and read there, then Q and OM, all in second 10 (FUB's clock stood still).
+    const evidence = [read('Lead', 10, { personCreatedAt: at(10) }), move('Q', 10), move('OM', 10), read('OM', 10, { personCreatedAt: at(10) })];
+    expect(brief(rebuild(evidence, at(0)))).to.deep.equal(['created ?>Lead@10', 'Lead>Q@10', 'Q>OM@10']);
+    // A first read no move of its second leaves room for: the moves alone, no first sighting added.
+    expect(brief(rebuild([move('Q', 10), move('OM', 10), read('OM', 10)], at(0)))).to.deep.equal(['?>Q@10', 'Q>OM@10']);
+  });
+
   it('keeps a move to the stage the person is in as a move from an unknown stage (a lost move came between)', () => {
     expect(brief(rebuild([move('A', 0), move('B', 10), move('B', 20)]))).to.deep.equal(['?>A@0', 'A>B@10', '?>B@20']);
   });

@@ -76,10 +76,13 @@ export function reconstructHistory(evidence: readonly Evidence[], context: { wat
  * 3. moves to the stage already held (a move out of it was lost);
  * 4. a second's last read placed before the end of the second (moves after a read inside its
  *    second are possible, but the last read is the best word on which move came last);
- * 5. other reads placed before the end of their second.
+ * 5. other reads placed before the end of their second;
+ * 6. first sightings (the stage a person was in before anything we know of): not invented moves,
+ *    but none is added where the moves alone explain the reads.
  */
-type Cost = readonly [finalReadEarly: number, inferred: number, gaps: number, lastReadEarly: number, earlyReads: number];
-const ZERO: Cost = [0, 0, 0, 0, 0];
+type Cost = readonly [finalReadEarly: number, inferred: number, gaps: number, lastReadEarly: number, earlyReads: number, firstSightings: number];
+const ZERO: Cost = [0, 0, 0, 0, 0, 0];
+const FIRST_SIGHTING: Cost = [0, 0, 0, 0, 0, 1];
 
 interface Step {
   type: 'move' | 'inferred';
@@ -145,6 +148,7 @@ function arrangeSecond(group: Group, start: string | null): Option[] {
     0,
     lastEarly(end),
     early(end),
+    0,
   ];
 
   // The best way to finish the second from a state, for each stage it can end in. States repeat
@@ -178,13 +182,16 @@ function arrangeSecond(group: Group, start: string | null): Option[] {
       remaining[i]! -= 1;
       const next = finish(key, reads.has(key) && !matched.has(key) ? new Set([...matched, key]) : matched, inferred);
       remaining[i]! += 1;
-      consider([0, 0, key === current ? 1 : 0, 0, 0], { type: 'move', key, evidence }, next);
+      consider([0, 0, key === current ? 1 : 0, 0, 0, 0], { type: 'move', key, evidence }, next);
     });
     // A read no order of the known moves explains, or the last read not at the end: a move we did not see.
+    // From nothing known, that stage is where the person was first: a first sighting, not a move
+    // (placing it after a move of the same second instead would invent a return).
     for (const [key, snapshot] of reads) {
       if (inferred.has(key) || key === current) continue;
-      const next = finish(key, matched.has(key) ? matched : new Set([...matched, key]), new Set([...inferred, key]));
-      consider(ZERO, { type: 'inferred', key, evidence: snapshot }, next);
+      const seenFirst = current === null;
+      const next = finish(key, matched.has(key) ? matched : new Set([...matched, key]), seenFirst ? inferred : new Set([...inferred, key]));
+      consider(seenFirst ? FIRST_SIGHTING : ZERO, { type: 'inferred', key, evidence: snapshot }, next);
     }
     solved.set(id, result);
     return result;
@@ -226,7 +233,7 @@ function arrangeGreedily(
   };
   for (const key of reads.keys()) if (!seen.has(key) && key !== current) infer(key);
   if (lastKey !== null && lastKey !== current) infer(lastKey);
-  return { cost: addCost(endCost(current, inferred), [0, 0, gaps, 0, 0]), steps, end: current };
+  return { cost: addCost(endCost(current, inferred), [0, 0, gaps, 0, 0, 0]), steps, end: current };
 }
 
 /** Turns the chosen steps into rows: kinds, dates of inferred moves, `stage_from`, order inside a second. */
@@ -283,9 +290,9 @@ function compareReports(a: Evidence, b: Evidence): number {
 }
 
 function addCost(a: Cost, b: Cost): Cost {
-  return [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4]];
+  return [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4], a[5] + b[5]];
 }
 
 function compareCost(a: Cost, b: Cost): number {
-  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || a[3] - b[3] || a[4] - b[4];
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || a[3] - b[3] || a[4] - b[4] || a[5] - b[5];
 }
