@@ -18,6 +18,18 @@ describe('database connections', () => {
     expect(settings.map((s) => s.rows[0]!.jit)).to.deep.equal(['off', 'off', 'off']);
   });
 
+  it('keep startup options the URL already names (a host\'s endpoint id) beside JIT off', async () => {
+    const url = new URL(tdb.url);
+    url.searchParams.set('options', '-c statement_timeout=12345');
+    const other = createDb(url.toString(), { max: 1 });
+    try {
+      const { rows } = await sql<{ jit: string; timeout: string }>`SELECT current_setting('jit') AS jit, current_setting('statement_timeout') AS timeout`.execute(other);
+      expect(rows[0]).to.deep.equal({ jit: 'off', timeout: '12345ms' });
+    } finally {
+      await other.destroy();
+    }
+  });
+
   it('run statements marked as prepared as named prepared statements, from Kysely and from the pool alike; others do not', async () => {
     const prepared = await tdb.db.connection().execute(async (conn) => {
       for (const n of [1, 2, 3]) await sql`${sql.raw(`${PREPARED}probe_statement */`)} SELECT ${n}::int AS n`.execute(conn);

@@ -55,10 +55,28 @@ export function poolOf(db: Db): pg.Pool {
   return pool;
 }
 
+/**
+ * The connection string with JIT turned off for the session, as a startup option (no extra
+ * statement, nothing queued behind the first query). Our statements are short, and compiling one
+ * whose estimate crosses jit_above_cost (a page of first sightings, unnest over 13 arrays) took
+ * 650 ms to run 30 ms of work. Options already in the URL (a host's endpoint id) are kept.
+ */
+function withoutJit(connectionString: string): string {
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    return connectionString; // not a URL: pg reads it as it is
+  }
+  const own = url.searchParams.get('options');
+  url.searchParams.set('options', own ? `${own} -c jit=off` : '-c jit=off');
+  return url.toString();
+}
+
 /** One pg pool wrapped in Kysely; `db.destroy()` closes the pool. */
 export function createDb(connectionString: string, options: DbOptions = {}): Db {
   const pool = new pg.Pool({
-    connectionString,
+    connectionString: withoutJit(connectionString),
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
     idleTimeoutMillis: 30_000,
@@ -70,10 +88,6 @@ export function createDb(connectionString: string, options: DbOptions = {}): Db 
   pool.on('error', () => undefined);
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
-    // No JIT: our statements are short, and compiling one whose estimate crosses jit_above_cost
-    // (a page of first sightings, unnest over 13 arrays) took 650 ms to run 30 ms of work. Queued
-    // before anything the pool hands out runs on this connection.
-    client.query('SET jit = off').catch(() => undefined);
     prepareMarkedStatements(client);
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
