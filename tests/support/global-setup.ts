@@ -8,16 +8,6 @@ import { createLogger } from '../../src/shared/logger.js';
 
 const LOCAL_URL = 'postgres://postgres@127.0.0.1:5432/test';
 let embedded: EmbeddedDatabase | undefined;
-const tally = { passed: 0, failed: 0 };
-
-// Counts results for the plain closing line CI reads ("N passed, N failed").
-export const mochaHooks = {
-  afterEach(this: Mocha.Context): void {
-    const state = this.currentTest?.state;
-    if (state === 'passed') tally.passed += 1;
-    if (state === 'failed') tally.failed += 1;
-  },
-};
 
 export async function mochaGlobalSetup(): Promise<void> {
   if (process.env.TEST_DATABASE_URL) return;
@@ -36,7 +26,6 @@ export async function mochaGlobalSetup(): Promise<void> {
 
 export async function mochaGlobalTeardown(): Promise<void> {
   await embedded?.stop();
-  if (tally.passed + tally.failed > 0) console.log(`tests: ${tally.passed} passed, ${tally.failed} failed`);
 }
 
 async function reachable(url: string): Promise<boolean> {

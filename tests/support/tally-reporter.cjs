@@ -1,0 +1,18 @@
+// Mocha's spec output, then the plain closing line CI reads: "tests: N passed, N failed", where a
+// failing before/after hook counts as a failure too (a per-test afterEach never sees those).
+const Mocha = require('mocha');
+
+const { EVENT_TEST_PASS, EVENT_TEST_FAIL, EVENT_RUN_END } = Mocha.Runner.constants;
+
+class TallyReporter extends Mocha.reporters.Spec {
+  constructor(runner, options) {
+    super(runner, options);
+    let passed = 0;
+    let failed = 0;
+    runner.on(EVENT_TEST_PASS, () => (passed += 1));
+    runner.on(EVENT_TEST_FAIL, () => (failed += 1));
+    runner.once(EVENT_RUN_END, () => console.log(`tests: ${passed} passed, ${failed} failed`));
+  }
+}
+
+module.exports = TallyReporter;
