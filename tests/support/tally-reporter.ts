@@ -1,11 +1,11 @@
 // Mocha's spec output, then the plain closing line CI reads: "tests: N passed, N failed", where a
 // failing before/after hook counts as a failure too (a per-test afterEach never sees those).
-const Mocha = require('mocha');
+import Mocha from 'mocha';
 
 const { EVENT_TEST_PASS, EVENT_TEST_FAIL, EVENT_RUN_END } = Mocha.Runner.constants;
 
-class TallyReporter extends Mocha.reporters.Spec {
-  constructor(runner, options) {
+export default class TallyReporter extends Mocha.reporters.Spec {
+  constructor(runner: Mocha.Runner, options?: Mocha.MochaOptions) {
     super(runner, options);
     let passed = 0;
     let failed = 0;
@@ -14,5 +14,3 @@ class TallyReporter extends Mocha.reporters.Spec {
     runner.once(EVENT_RUN_END, () => console.log(`tests: ${passed} passed, ${failed} failed`));
   }
 }
-
-module.exports = TallyReporter;
