@@ -6,6 +6,7 @@ import { pendingEvents } from './support/history.js';
 import { freePort, postWebhook, startWebhookProcess, stopProcess } from './support/webhook-server-process.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { waitFor } from './support/wait.js';
+import { reportFault } from './support/fault-figures.js';
 
 describe('a webhook server killed with SIGKILL mid-burst', function () {
   this.timeout(120_000);
@@ -88,10 +89,16 @@ describe('a webhook server killed with SIGKILL mid-burst', function () {
                                OR (stage_to = 'ACQ - Offers Made' AND stage_from = 'ACQ - Qualified'))::int AS right_from
       FROM stage_changes`.execute(tdb.db);
     expect(rows[0]).to.deep.equal({ rows: 2000, distinct_moves: 2000, right_from: 2000 });
-    console.log(
-      `      kill -9: 2000 webhooks sent, ${firstRound.size} acknowledged before the kill and ${secondRound.size} redelivered after the restart, ` +
-        '2000 processed, 0 lost, 0 duplicated',
-    );
+    const completed = statuses.filter((s) => s.status === 'completed').reduce((n, s) => n + Number(s.n), 0);
+    reportFault({
+      fault: 'webhook server killed with SIGKILL mid-burst, restarted',
+      sent: hooks.length,
+      acknowledged: `${firstRound.size + secondRound.size} (${firstRound.size} before the kill, ${secondRound.size} redelivered after)`,
+      processed: String(completed),
+      lost: hooks.length - rows[0]!.distinct_moves,
+      duplicated: rows[0]!.rows - rows[0]!.distinct_moves,
+      test: 'tests/crash-recovery.test.ts',
+    });
   });
 
   it('stops cleanly on SIGTERM: no new connections, exit code 0', async () => {

@@ -11,6 +11,7 @@ import { testLogger } from './support/harness.js';
 import { pendingEvents } from './support/history.js';
 import { sleep, waitFor } from './support/wait.js';
 import { freePort, postWebhook, startWebhookProcess, stopProcess } from './support/webhook-server-process.js';
+import { reportFault } from './support/fault-figures.js';
 
 describe('fault: PostgreSQL stopped for 10 s under load', function () {
   this.timeout(180_000);
@@ -80,9 +81,14 @@ describe('fault: PostgreSQL stopped for 10 s under load', function () {
     expect(rows[0]).to.deep.equal({ events: 1200, completed: 1200, changes: 1200, people: 1200 });
     const health = await fetch(`http://127.0.0.1:${webPort}/health`);
     expect(health.status).to.equal(200);
-    console.log(
-      `      database outage: 1200 webhooks sent, ${statuses.get(503) ?? 0} answered 503 while down and redelivered, ` +
-        `1200 acknowledged, 1200 processed, 0 lost, 0 duplicated`,
-    );
+    reportFault({
+      fault: 'PostgreSQL (the test\'s own) stopped for 10 s under load',
+      sent: hooks.length,
+      acknowledged: `${rows[0]!.events} (${statuses.get(503) ?? 0} got 503 while it was down and were redelivered)`,
+      processed: String(rows[0]!.completed),
+      lost: hooks.length - rows[0]!.people,
+      duplicated: rows[0]!.changes - rows[0]!.people,
+      test: 'tests/fault-database-outage.test.ts',
+    });
   });
 });

@@ -3,6 +3,7 @@ import type { SimRequest } from './support/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 import { historyOf, pendingEvents } from './support/history.js';
 import { waitFor } from './support/wait.js';
+import { reportFault } from './support/fault-figures.js';
 
 describe('fault: FUB answers badly (429 storms, 500s, timeouts, slow answers, resets)', function () {
   this.timeout(120_000);
@@ -60,9 +61,15 @@ describe('fault: FUB answers badly (429 storms, 500s, timeouts, slow answers, re
       const during = calls.filter((c) => c.at > until - 1000 + 150 && c.at < until - 50).map((c) => c.at - (until - 1000));
       expect(during, 'ms after a 429 that calls arrived, inside its Retry-After').to.deep.equal([]);
     }
-    console.log(
-      `      FUB faults: ${PEOPLE * 2} webhooks sent, ${PEOPLE * 2} acknowledged, ${statuses.length} processed, ` +
-        `0 lost, 0 duplicated; ${calls.length} FUB calls, ${retryAfterUntil.length} answered 429`,
-    );
+    const recorded = await Promise.all(ids.map((id) => historyOf(h.tdb.db, id)));
+    reportFault({
+      fault: 'FUB: 429 storm, 500s, 5 s answers past the timeout, connection resets',
+      sent: PEOPLE * 2,
+      acknowledged: String(PEOPLE * 2),
+      processed: `${statuses.filter((s) => s.status === 'completed').length} (${calls.length} FUB calls, ${retryAfterUntil.length} answered 429, none sent inside a Retry-After)`,
+      lost: recorded.filter((rows) => rows.length === 0).length,
+      duplicated: recorded.reduce((n, rows) => n + Math.max(0, rows.length - 1), 0),
+      test: 'tests/fault-fub-api.test.ts',
+    });
   });
 });

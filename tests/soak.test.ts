@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { reportFault } from './support/fault-figures.js';
 import { formatFigures, runSoak, type SoakReport } from './soak/run-soak.js';
 
 // Two minutes of FUB streaming webhooks for 60 people to two webhook server processes and a poller
@@ -14,6 +15,16 @@ describe('soak: two replicas and a poller under random faults', function () {
   before(async () => {
     report = await runSoak({ streamMs, ...(process.env.SOAK_SEED ? { seed: Number(process.env.SOAK_SEED) } : {}) });
     console.log(`      ${formatFigures(report.figures)}`);
+    const f = report.figures;
+    reportFault({
+      fault: `two webhook servers and a poller for ${f.streamedSeconds} s under random faults (${f.faults.kills} kill -9, ${f.faults.refusals} database refusals, ${f.faults.stalls} stalls, ${f.faults.fub500s} FUB 500 episodes; FUB's clock ${f.fubClockOffsetSeconds >= 0 ? '+' : ''}${f.fubClockOffsetSeconds} s)`,
+      sent: f.webhooks.deliveries,
+      acknowledged: `${f.webhooks.acknowledged} (${f.webhooks.acknowledgedEvents} events)`,
+      processed: `${f.inbox.completed ?? 0} events; ${f.reportedMoves} moves reported, ${f.lostOnPurpose} more never delivered`,
+      lost: f.missingReportedMoves,
+      duplicated: f.overCountedStages,
+      test: 'tests/soak.test.ts',
+    });
   });
 
   it('records every move FUB reported in an acknowledged webhook (event id, stage id, second)', () => {
