@@ -84,6 +84,14 @@ describe('rebuilding a history from reports', () => {
     expect(brief(rebuild([move('Q', 10), move('OM', 10), read('OM', 10)], at(0)))).to.deep.equal(['?>Q@10', 'Q>OM@10']);
   });
 
+  it('does not hold a deleted person to their latest read: it was only a read, FUB shows them nowhere now', () => {
+    // Created in Lead and read there, then moved to Q in the same second, then deleted: no later read.
+    const evidence = [read('Lead', 10, { personCreatedAt: at(10) }), move('Q', 10)];
+    expect(brief(reconstructHistory(evidence, { watchingSince: at(0), deleted: true }))).to.deep.equal(['created ?>Lead@10', 'Lead>Q@10']);
+    // Alive, that read may be FUB's stage now (a move back whose webhook was lost): the history ends there.
+    expect(brief(rebuild(evidence, at(0)))).to.deep.equal(['?>Q@10', 'Q>Lead@10']);
+  });
+
   it('keeps a move to the stage the person is in as a move from an unknown stage (a lost move came between)', () => {
     expect(brief(rebuild([move('A', 0), move('B', 10), move('B', 20)]))).to.deep.equal(['?>A@0', 'A>B@10', '?>B@20']);
   });

@@ -24,8 +24,9 @@ import {
  *   unless moves came after it.
  * - The first stage we learn from a read is a first sighting, not an arrival, unless FUB created the
  *   person while we were watching (`watchingSince`): then they arrived in it at `created`.
+ * - Unless FUB deleted the person, the latest read of all is where they are now.
  */
-export function reconstructHistory(evidence: readonly Evidence[], context: { watchingSince: Date | null }): HistoryRow[] {
+export function reconstructHistory(evidence: readonly Evidence[], context: { watchingSince: Date | null; deleted?: boolean }): HistoryRow[] {
   const moves = evidence.filter((e): e is MoveEvidence => e.kind === 'move').sort(compareReports);
   const snapshots = evidence.filter((e): e is SnapshotEvidence => e.kind === 'snapshot').sort(compareReports);
   const marks = evidence.filter((e): e is UnnamedMoveEvidence => e.kind === 'unnamed_move').sort(compareReports);
@@ -50,7 +51,8 @@ export function reconstructHistory(evidence: readonly Evidence[], context: { wat
       moves: groupMoves,
       snapshots: groupReads,
       unnamedMoves,
-      holdsLatestRead: second === seconds[seconds.length - 1] && latest !== undefined && groupReads.includes(latest),
+      // FUB shows a deleted person nowhere: their latest read is only a read, not where they are now.
+      holdsLatestRead: !context.deleted && second === seconds[seconds.length - 1] && latest !== undefined && groupReads.includes(latest),
     };
     const next = new Map<string | null, Path>();
     for (const path of paths.values()) {

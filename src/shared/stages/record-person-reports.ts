@@ -34,11 +34,12 @@ export interface RecordOutcome {
  */
 export async function recordPersonReports(trx: Trx, reports: PersonReports): Promise<RecordOutcome> {
   const person = await lockPerson(trx, reports.personId);
-  const records = reports.evidence.length > 0 ? await storeReportsAndRead(trx, reports.personId, reports.evidence) : undefined;
+  const deletionChanged = reports.deletedAt !== undefined && person.deleted_at === null;
+  // A deletion rebuilds too: the latest read no longer says where the person is now.
+  const records = reports.evidence.length > 0 || deletionChanged ? await storeReportsAndRead(trx, reports.personId, reports.evidence) : undefined;
   const newReports = records?.stored ?? 0;
   const details = reports.details ?? {};
   const detailsChanged = differs(person, details);
-  const deletionChanged = reports.deletedAt !== undefined && person.deleted_at === null;
   const outcome: RecordOutcome = { newReports, inserted: [], removed: 0, revised: 0 };
   if (newReports === 0 && !detailsChanged && !deletionChanged) return outcome;
 
@@ -48,8 +49,9 @@ export async function recordPersonReports(trx: Trx, reports: PersonReports): Pro
     assignedUserId: details.assignedUserId !== undefined ? details.assignedUserId : person.assigned_user_id,
     assignedUserName: details.assignedUserName !== undefined ? details.assignedUserName : person.assigned_user_name,
   };
-  const rebuild = records !== undefined && newReports > 0;
-  const history = rebuild ? reconstructHistory(records.evidence, { watchingSince: records.watchingSince }) : undefined;
+  const rebuild = records !== undefined && (newReports > 0 || deletionChanged);
+  const deleted = person.deleted_at !== null || reports.deletedAt !== undefined;
+  const history = rebuild ? reconstructHistory(records.evidence, { watchingSince: records.watchingSince, deleted }) : undefined;
   const edit = history ? diffHistory(records!.changes, history) : { remove: [], revise: [], insert: [] };
   const lastRead = rebuild ? latestRead(records.evidence) : undefined;
   const last = history?.[history.length - 1];
