@@ -106,6 +106,46 @@ describe('rebuilding a history from reports', () => {
     expect(rows.map((r) => [r.to.name, r.seq])).to.deep.equal([['A', 0], ['B', 0], ['C', 1]]);
   });
 
+  it('gives a stage no list knew (renamed before its webhook arrived) the id the next read shows: one arrival', () => {
+    const hotLead = { id: 9, name: 'Hot Lead' };
+    const evidence = [read('Lead', 0, { personCreatedAt: at(-86_400) }), move('Hot', 60), read('Hot Lead', 60, { stage: hotLead, readAt: at(600) })];
+    const rows = rebuild(evidence, at(0));
+    expect(brief(rows)).to.deep.equal(['first_seen ?>Lead@0', 'Lead>Hot@60']);
+    expect(rows[1]!.to).to.deep.equal({ id: 9, name: 'Hot' });
+    // Not when the read shows the stage the person was in before: that is a move back we did not see.
+    const back = [read('Lead', 0, { personCreatedAt: at(-86_400) }), move('Hot', 60), read('Lead', 60, { readAt: at(600) })];
+    expect(brief(rebuild(back, at(0)))).to.deep.equal(['first_seen ?>Lead@0', 'Lead>Hot@60', 'Hot>Lead@60']);
+  });
+
+  it('reads a move stamped one second after the updated FUB gave it as that move, not a second one', () => {
+    // Saved at x.998 (updated x = 60), event stamped x+1; the read came after both.
+    const evidence = [read('A', 0), move('B', 61), read('B', 60, { readAt: at(61.5) })];
+    expect(brief(rebuild(evidence))).to.deep.equal(['first_seen ?>A@0', 'A>B@61']);
+    // A read made before the stamped second began shows the state of second x: left alone.
+    expect(brief(rebuild([read('A', 0), move('B', 61), read('C', 60, { readAt: at(60.5) })]))).to.deep.equal(['first_seen ?>A@0', 'A>C@60', 'C>B@61']);
+  });
+
+  it('orders seven moves to seven stages in one second by the reads that saw each, past the search budget', () => {
+    const names = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7'];
+    const reads = names.map((name, i) => read(name, 10, { readAt: new Date(T0 + 10_000 + 100 * i + 50) }));
+    // Named webhooks arrive last and in reverse.
+    const moves = [...names].reverse().map((name, i) => move(name, 10, 10_000 + i));
+    const rows = rebuild([read('Lead', 0), ...reads, ...moves]);
+    expect(brief(rows)).to.deep.equal(['first_seen ?>Lead@0', ...names.map((name, i) => `${i === 0 ? 'Lead' : names[i - 1]}>${name}@10`)]);
+  });
+
+  it('keeps every move once and ends in the last read when many seconds each hold ten moves to ten stages', () => {
+    const evidence: Evidence[] = [read('Lead', 0)];
+    for (let second = 1; second <= 8; second++) {
+      for (let k = 0; k < 10; k++) evidence.push(move(`S${second}-${k}`, second * 10));
+      evidence.push(read(`S${second}-9`, second * 10, { readAt: at(second * 10 + 0.9) }));
+    }
+    const rows = rebuild(evidence);
+    expect(rows).to.have.length(81);
+    expect(new Set(rows.map((r) => r.to.name)).size).to.equal(81);
+    expect(rows.at(-1)!.to.name).to.equal('S8-9');
+  });
+
   it('orders a large burst in one second without searching forever', () => {
     const evidence = [move('A', 0), ...Array.from({ length: 40 }, (_, i) => move(i % 2 === 0 ? 'B' : 'C', 5)), read('C', 5)];
     const rows = rebuild(evidence);

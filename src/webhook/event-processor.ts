@@ -161,7 +161,7 @@ export function createEventProcessor(deps: {
     }
     if (plan.kind === 'stage-given') {
       await stages.resolve([plan.stage]);
-      const move = moveFromWebhook({ ...event, eventCreated: plan.at }, plan.stage);
+      const move = moveFromWebhook({ ...event, eventCreated: plan.at }, plan.stage, stages.idOf(plan.stage));
       return { recorded: plan.personIds.map((personId) => ({ personId, evidence: [move] })), missing: [] };
     }
     if (fetched === undefined) throw new Error('people were not fetched');

@@ -27,9 +27,10 @@ import {
  * - Unless FUB deleted the person, the latest read of all is where they are now.
  */
 export function reconstructHistory(evidence: readonly Evidence[], context: { watchingSince: Date | null; deleted?: boolean }): HistoryRow[] {
-  const moves = evidence.filter((e): e is MoveEvidence => e.kind === 'move').sort(compareReports);
-  const snapshots = evidence.filter((e): e is SnapshotEvidence => e.kind === 'snapshot').sort(compareReports);
   const marks = evidence.filter((e): e is UnnamedMoveEvidence => e.kind === 'unnamed_move').sort(compareReports);
+  const snapshots0 = evidence.filter((e): e is SnapshotEvidence => e.kind === 'snapshot').sort(compareReports);
+  const moves = nameUnknownStages(evidence.filter((e): e is MoveEvidence => e.kind === 'move').sort(compareReports), snapshots0, marks);
+  const snapshots = readsAfterLateStamps(snapshots0, moves, marks).sort(compareReports);
   const latest = snapshots.reduce<SnapshotEvidence | undefined>((l, s) => (l === undefined || compareReads(s, l) > 0 ? s : l), undefined);
   // The reports of each second, in one pass (a long-lived lead has thousands).
   const groups = new Map<number, { moves: MoveEvidence[]; snapshots: SnapshotEvidence[] }>();
@@ -41,6 +42,7 @@ export function reconstructHistory(evidence: readonly Evidence[], context: { wat
   // Best way to reach each possible current stage after every second so far (dynamic programming
   // over seconds: a second's order only depends on the stage the person was in before it).
   let paths = new Map<string | null, Path>([[null, { cost: ZERO, chain: null, end: null }]]);
+  const budget = { states: SEARCH_BUDGET };
   let mark = 0;
   for (const second of seconds) {
     const { moves: groupMoves, snapshots: groupReads } = groups.get(second)!;
@@ -55,8 +57,9 @@ export function reconstructHistory(evidence: readonly Evidence[], context: { wat
       holdsLatestRead: !context.deleted && second === seconds[seconds.length - 1] && latest !== undefined && groupReads.includes(latest),
     };
     const next = new Map<string | null, Path>();
+    const arrange = arrangeSecond(group, budget);
     for (const path of paths.values()) {
-      for (const option of arrangeSecond(group, path.end)) {
+      for (const option of arrange(path.end)) {
         const candidate: Path = { cost: addCost(path.cost, option.cost), chain: { steps: option.steps, before: path.chain }, end: option.end };
         const held = next.get(candidate.end);
         if (held === undefined || compareCost(candidate.cost, held.cost) < 0) next.set(candidate.end, candidate);
@@ -69,6 +72,52 @@ export function reconstructHistory(evidence: readonly Evidence[], context: { wat
   const steps: Step[][] = [];
   for (let link = best?.chain ?? null; link !== null; link = link.before) steps.push(link.steps);
   return toRows(steps.reverse().flat(), marks, context.watchingSince);
+}
+
+/**
+ * Names no stage list knew (a stage created and renamed before we saw its webhook): the read that
+ * followed such a move, with no other move between, shows the stage's id. Without this the move
+ * (by name) and the read (by id) would look like two stages and count two arrivals.
+ */
+function nameUnknownStages(moves: MoveEvidence[], snapshots: SnapshotEvidence[], marks: UnnamedMoveEvidence[]): MoveEvidence[] {
+  const unknown = moves.filter((m) => m.stage.id === null);
+  if (unknown.length === 0) return moves;
+  const ids = new Map<string, number>();
+  for (const move of unknown) {
+    const second = move.at.getTime();
+    // The only stage moved into in its second, so the person ended that second in it.
+    if (moves.some((m) => m.at.getTime() === second && stageKey(m.stage) !== stageKey(move.stage))) continue;
+    const next = snapshots.find((r) => r.at.getTime() >= second);
+    if (next === undefined || next.stage.id === null) continue;
+    const until = next.at.getTime();
+    const between = (at: Date): boolean => at.getTime() > second && at.getTime() <= until;
+    if (moves.some((m) => between(m.at)) || marks.some((m) => between(m.at))) continue;
+    // Not if the read shows where the person already was before the move (a return we did not see).
+    const before = [...moves.filter((m) => m.at.getTime() < second), ...snapshots.filter((r) => r.at.getTime() < second)]
+      .sort((a, b) => a.at.getTime() - b.at.getTime())
+      .at(-1);
+    if (before !== undefined && before.stage.id === next.stage.id) continue;
+    ids.set(move.stage.name, next.stage.id);
+  }
+  if (ids.size === 0) return moves;
+  return moves.map((m) => (m.stage.id === null && ids.has(m.stage.name) ? { ...m, stage: { id: ids.get(m.stage.name)!, name: m.stage.name } } : m));
+}
+
+/**
+ * FUB stamps a move's event and the person's `updated` separately, each to its whole second: a move
+ * saved at x.998 can carry `eventCreated` x+1. A read of the stage at `updated` x, made after second
+ * x+1 began, with no report of second x to explain it, shows that move: it is read as of x+1.
+ */
+function readsAfterLateStamps(snapshots: SnapshotEvidence[], moves: MoveEvidence[], marks: UnnamedMoveEvidence[]): SnapshotEvidence[] {
+  return snapshots.map((read) => {
+    const second = read.at.getTime();
+    const stamped = second + 1000;
+    if (read.readAt === null || read.readAt.getTime() < stamped) return read;
+    if (moves.some((m) => m.at.getTime() === second) || marks.some((m) => m.at.getTime() === second)) return read;
+    const key = stageKey(read.stage);
+    if (!moves.some((m) => m.at.getTime() === stamped && stageKey(m.stage) === key)) return read;
+    return { ...read, at: new Date(stamped) };
+  });
 }
 
 /**
@@ -121,12 +170,16 @@ interface Group {
   holdsLatestRead: boolean;
 }
 
-// Beyond this many search states for one second (only absurd inputs: dozens of moves of one person
-// to many stages in one second), the second is ordered greedily instead.
-const STATE_LIMIT = 20_000;
+// Search states one rebuild may spend (shared by all its seconds; a few hundred ms at most): beyond it, the
+// seconds left are ordered greedily. Only bursts of many moves to many stages inside one second
+// need that many (5 moves to 5 stages in one second, each read, take about 5,000).
+const SEARCH_BUDGET = 5_000;
 
-/** The cheapest order of one second's moves (and inferred ones) for each stage it can end in. */
-function arrangeSecond(group: Group, start: string | null): Option[] {
+/**
+ * The cheapest order of one second's moves (and inferred ones) for each stage it can end in, from
+ * each stage the person may start the second in. The search states are shared by all starts.
+ */
+function arrangeSecond(group: Group, budget: { states: number }): (start: string | null) => Option[] {
   const keys: string[] = [];
   const byKey = new Map<string, MoveEvidence[]>();
   for (const move of group.moves) {
@@ -164,10 +217,11 @@ function arrangeSecond(group: Group, start: string | null): Option[] {
     const known = solved.get(id);
     if (known) return known;
     const result: Finish = new Map();
-    if (solved.size > STATE_LIMIT) {
+    if (tooMany || budget.states <= 0) {
       tooMany = true;
       return result;
     }
+    budget.states -= 1;
     const consider = (stepCost: Cost, step: Step, next: Finish): void => {
       for (const [end, rest] of next) {
         const cost = addCost(stepCost, rest.cost);
@@ -198,20 +252,35 @@ function arrangeSecond(group: Group, start: string | null): Option[] {
     solved.set(id, result);
     return result;
   };
-  const best = finish(start, new Set(start !== null && reads.has(start) ? [start] : []), new Set());
-  if (tooMany) return [arrangeGreedily(group.moves, reads, lastKey, start, endCost)];
-  return [...best].map(([end, { cost, steps }]) => ({ cost, steps, end }));
+  return (start) => {
+    if (!tooMany) {
+      const best = finish(start, new Set(start !== null && reads.has(start) ? [start] : []), new Set());
+      if (!tooMany) return [...best].map(([end, { cost, steps }]) => ({ cost, steps, end }));
+    }
+    return [arrangeGreedily(group, reads, lastKey, start, endCost)];
+  };
 }
 
-/** Arrival order, avoiding a move to the stage already held where another move can go first; unexplained reads at the end. */
+/**
+ * A second ordered without searching: moves whose stage a read of this second found, in the order of
+ * those reads (FUB's clock, to the millisecond); the others before them, as they arrived. A move to
+ * the stage already held is put off while another can go first. Reads still unexplained come last,
+ * the second's last read at the very end.
+ */
 function arrangeGreedily(
-  moves: MoveEvidence[],
+  group: Group,
   reads: Map<string, SnapshotEvidence>,
   lastKey: string | null,
   start: string | null,
   endCost: (end: string | null, inferred: number) => Cost,
 ): Option {
-  const pending = [...moves];
+  const readTime = new Map<string, number>();
+  for (const snapshot of [...group.snapshots].sort(compareReads)) {
+    const key = stageKey(snapshot.stage);
+    if (!readTime.has(key)) readTime.set(key, (snapshot.readAt ?? snapshot.at).getTime());
+  }
+  const rank = (m: MoveEvidence): number => readTime.get(stageKey(m.stage)) ?? Number.NEGATIVE_INFINITY;
+  const pending = group.moves.map((m, i) => ({ m, i })).sort((a, b) => rank(a.m) - rank(b.m) || a.i - b.i).map((x) => x.m);
   const steps: Step[] = [];
   const seen = new Set<string | null>([start]);
   let current = start;
@@ -233,7 +302,7 @@ function arrangeGreedily(
     current = key;
     inferred += 1;
   };
-  for (const key of reads.keys()) if (!seen.has(key) && key !== current) infer(key);
+  for (const key of reads.keys()) if (!seen.has(key) && key !== current && key !== lastKey) infer(key);
   if (lastKey !== null && lastKey !== current) infer(lastKey);
   return { cost: addCost(endCost(current, inferred), [0, 0, gaps, 0, 0, 0]), steps, end: current };
 }

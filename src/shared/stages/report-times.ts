@@ -10,12 +10,20 @@ export function fubSecond(at: Date): Date {
   return new Date(Math.floor(at.getTime() / 1000) * 1000);
 }
 
-/** A webhook that names the stage (`data.stage`): one move into it, in the second FUB stamped it. */
-export function moveFromWebhook(event: { eventId: string; event: string; eventCreated: Date; receivedAt: Date }, stage: string): MoveEvidence {
+/**
+ * A webhook that names the stage (`data.stage`): one move into it, in the second FUB stamped it. The
+ * id is the one the name stood for when the webhook was taken in (null when no stage list had it):
+ * stored with the move, so a name later given to another stage never changes what it meant.
+ */
+export function moveFromWebhook(
+  event: { eventId: string; event: string; eventCreated: Date; receivedAt: Date },
+  stage: string,
+  stageId: number | null = null,
+): MoveEvidence {
   return {
     kind: 'move',
     at: fubSecond(event.eventCreated),
-    stage: { id: null, name: stage },
+    stage: { id: stageId, name: stage },
     source: `webhook_${event.event}`,
     eventId: event.eventId,
     receivedAt: event.receivedAt,

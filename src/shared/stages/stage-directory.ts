@@ -16,6 +16,8 @@ export interface StageDirectory {
   learn(stages: readonly FubStage[]): Promise<void>;
   /** Makes sure these names have ids, asking FUB's stage list when one is unknown. Never throws. */
   resolve(names: readonly string[]): Promise<void>;
+  /** The id a name stands for now, as far as known (after `resolve`); null when no list had it. */
+  idOf(name: string): number | null;
   /**
    * Reads FUB's stage list now (at start: a stage renamed later keeps the old name we learned here,
    * which webhooks sent before the rename still use). Never throws.
@@ -54,6 +56,9 @@ export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger
       if (refreshing) await refreshing;
       else if (Date.now() - lastRefresh >= REFRESH_INTERVAL_MS) await directory.refresh();
       for (const name of unknown()) unknownSince.set(name, Date.now());
+    },
+    idOf(name) {
+      return known.get(name) ?? null;
     },
     refresh() {
       refreshing ??= (async () => {
