@@ -84,6 +84,20 @@ describe('rebuilding a history from reports', () => {
     expect(brief(rebuild([move('Q', 10), move('OM', 10), read('OM', 10)], at(0)))).to.deep.equal(['?>Q@10', 'Q>OM@10']);
   });
 
+  it('does not see a first stage twice when moves without a stage and reads share one second', () => {
+    // Created in Lead, moved twice without data.stage (to OM, then Q), all in second 10; read in Lead
+    // by a poll before the moves, in Q by the fetches after.
+    const lead = read('Lead', 10, { personCreatedAt: at(10), readAt: at(10.2) });
+    const q = read('Q', 10, { personCreatedAt: at(10), readAt: at(10.8) });
+    for (const evidence of [[lead, unnamed(10), unnamed(10), q], [q, unnamed(10), unnamed(10), lead]]) {
+      // Stored in either order (received first, searched first).
+      const received = evidence.filter((e) => e.kind === 'snapshot').map((e, i) => ({ ...e, receivedAt: new Date(T0 + i) }));
+      const arrivals = rebuild([...received, ...evidence.filter((e) => e.kind !== 'snapshot')], at(0)).map((r) => r.to.name);
+      expect(arrivals.filter((name) => name === 'Q'), arrivals.join(',')).to.have.length(1);
+      expect(arrivals.at(-1)).to.equal('Q');
+    }
+  });
+
   it('does not hold a deleted person to their latest read: it was only a read, FUB shows them nowhere now', () => {
     // Created in Lead and read there, then moved to Q in the same second, then deleted: no later read.
     const evidence = [read('Lead', 10, { personCreatedAt: at(10) }), move('Q', 10)];

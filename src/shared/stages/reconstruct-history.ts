@@ -134,6 +134,8 @@ function readsAfterLateStamps(snapshots: SnapshotEvidence[], moves: MoveEvidence
 type Cost = readonly [finalReadEarly: number, inferred: number, gaps: number, lastReadEarly: number, earlyReads: number, firstSightings: number];
 const ZERO: Cost = [0, 0, 0, 0, 0, 0];
 const FIRST_SIGHTING: Cost = [0, 0, 0, 0, 0, 1];
+// Marks, among a second's inferred stages, that the first of them was a first sighting.
+const FIRST_SEEN = '\u0000first';
 
 interface Step {
   type: 'move' | 'inferred';
@@ -230,7 +232,8 @@ function arrangeSecond(group: Group, budget: { states: number }): (start: string
       }
     };
     if (remaining.every((n) => n === 0) && readKeys.every((k) => matched.has(k))) {
-      result.set(current, { cost: endCost(current, inferred.size), steps: [] });
+      // A first sighting sits in the set with its marker; neither is an invented move.
+      result.set(current, { cost: endCost(current, inferred.has(FIRST_SEEN) ? inferred.size - 2 : inferred.size), steps: [] });
     }
     keys.forEach((key, i) => {
       if (remaining[i] === 0) return;
@@ -246,7 +249,8 @@ function arrangeSecond(group: Group, budget: { states: number }): (start: string
     for (const [key, snapshot] of reads) {
       if (inferred.has(key) || key === current) continue;
       const seenFirst = current === null;
-      const next = finish(key, matched.has(key) ? matched : new Set([...matched, key]), seenFirst ? inferred : new Set([...inferred, key]));
+      // Either way the stage is not inferred again in this second (that would be a return).
+      const next = finish(key, matched.has(key) ? matched : new Set([...matched, key]), new Set([...inferred, key, ...(seenFirst ? [FIRST_SEEN] : [])]));
       consider(seenFirst ? FIRST_SIGHTING : ZERO, { type: 'inferred', key, evidence: snapshot }, next);
     }
     solved.set(id, result);
