@@ -13,6 +13,14 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page script runs in the browser, with Chart.js loaded before it.
+    files: ['public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', fetch: 'readonly', URLSearchParams: 'readonly', Chart: 'readonly' },
+    },
+  },
+  {
     files: ['tests/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off', 'no-console': 'off' },
   },

@@ -2,6 +2,7 @@
 // FUB simulator the tests use (a real HTTP server), the webhook server and the poller play a messy
 // day of ~300 leads, with FUB's clock 2 minutes ahead of ours as real clocks drift, then compare
 // what FUB did with what stage_changes holds.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,9 @@ interface Scenario {
 }
 
 const started = Date.now();
+// At the end the dashboard stays up until Ctrl-C; `--exit` (the demo's test) stops at once instead.
+const keepServing = !process.argv.includes('--exit');
+const dashboardPassword = `demo-${randomBytes(6).toString('hex')}`;
 // Warnings (429s waited out, retries) are part of the show but would drown the table: errors only.
 const log = createLogger('error');
 const dataDir = await mkdtemp(join(tmpdir(), 'fub-collector-demo-'));
@@ -48,6 +52,9 @@ const runtime = await openRuntime(
     PORT: String(port),
     PROCESSING_SWEEP_MS: '500',
     PROCESSING_RETRY_BASE_SECONDS: '1',
+    DASHBOARD_PASSWORD: dashboardPassword,
+    // The viewer's own days, so "today" on the dashboard is the demo's day.
+    BUSINESS_TIMEZONE: Intl.DateTimeFormat().resolvedOptions().timeZone,
   }),
   log,
 );
@@ -209,6 +216,12 @@ try {
       : `ATTENTION: ${missed} of ${total.made} moves were missed, ${total.extra} recorded that FUB did not make, ${total.broken} histories broken (see the table above).`,
   );
   process.exitCode = exact ? 0 : 1;
+  say('');
+  say(`Dashboard: http://localhost:${port}/dashboard  (password: ${dashboardPassword})`);
+  if (keepServing) {
+    say('Serving the dashboard until Ctrl-C.');
+    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  }
 } finally {
   await server.stop();
   await poller.stop();

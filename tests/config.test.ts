@@ -56,6 +56,22 @@ describe('configuration', () => {
     ]);
   });
 
+  it('counts days in BUSINESS_TIMEZONE (UTC unless set) and refuses a zone that is not one', () => {
+    expect(loadConfig(VALID).businessTimeZone).to.equal('UTC');
+    expect(loadConfig({ ...VALID, BUSINESS_TIMEZONE: 'America/Chicago' }).businessTimeZone).to.equal('America/Chicago');
+    expect(problemsOf({ ...VALID, BUSINESS_TIMEZONE: 'Mars/Olympus' })).to.deep.equal([
+      'BUSINESS_TIMEZONE must be an IANA time zone name such as "America/New_York" or "UTC" (got "Mars/Olympus")',
+    ]);
+  });
+
+  it('turns the dashboard on only with DASHBOARD_PASSWORD, and refuses a short one', () => {
+    expect(loadConfig(VALID).dashboard).to.deep.equal({ password: undefined, sessionHours: 12 });
+    expect(loadConfig({ ...VALID, DASHBOARD_PASSWORD: 'correct horse' }).dashboard.password).to.equal('correct horse');
+    expect(problemsOf({ ...VALID, DASHBOARD_PASSWORD: 'short' })).to.deep.equal([
+      'DASHBOARD_PASSWORD must be at least 8 characters (or unset to turn the dashboard off)',
+    ]);
+  });
+
   it('needs only the database for migrating', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://localhost/x' }, 'database').databaseUrl).to.equal('postgres://localhost/x');
   });

@@ -6,7 +6,7 @@ describe('npm run demo', function () {
 
   it('plays the scripted day in under two minutes and says nothing was missed', async () => {
     const started = Date.now();
-    const result = await runEntrypoint('demo/run-demo.ts', [], {});
+    const result = await runEntrypoint('demo/run-demo.ts', ['--exit'], {});
     const seconds = (Date.now() - started) / 1000;
     expect(result.code, result.stdout + result.stderr).to.equal(0);
     expect(seconds).to.be.below(120);
@@ -24,5 +24,6 @@ describe('npm run demo', function () {
       expect(result.stdout).to.match(new RegExp(`${scenario}\\s+\\d+\\s+(\\d+)\\s+\\1\\s+0\\s+0\\s+0\\n`));
     }
     expect(result.stdout).to.contain('All sources HEALTHY.');
+    expect(result.stdout).to.match(/Dashboard: http:\/\/localhost:\d+\/dashboard {2}\(password: demo-[0-9a-f]{12}\)\n/);
   });
 });

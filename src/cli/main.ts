@@ -140,6 +140,6 @@ program
 program
   .command('report')
   .description('source health, inbox and recent polls; exit code 2 when something is STALE or dead')
-  .action(run(() => withRuntime('database', ({ db }) => printReport(db, out))));
+  .action(run(() => withRuntime('database', ({ db, config }) => printReport(db, out, config.businessTimeZone))));
 
 await program.parseAsync(process.argv);

@@ -6,10 +6,11 @@ import { runMonitoringQuery } from '../shared/monitoring.js';
  * The daily check as readable tables: source health, the inbox, recent polls. Returns the exit
  * code: 2 when a source is STALE or events are dead-lettered (so cron can alert), else 0.
  */
-export async function printReport(db: Db, write: (text: string) => void): Promise<number> {
-  const health = await runMonitoringQuery<{ source: string; status: string }>(db, 'source_health');
-  const inbox = await runMonitoringQuery<{ status: string; events: number }>(db, 'inbox_status');
-  const polls = await runMonitoringQuery(db, 'poll_runs');
+export async function printReport(db: Db, write: (text: string) => void, timeZone = 'UTC'): Promise<number> {
+  // "Today" in source health is the business's day.
+  const health = await runMonitoringQuery<{ source: string; status: string }>(db, 'source_health', { timeZone });
+  const inbox = await runMonitoringQuery<{ status: string; events: number }>(db, 'inbox_status', { timeZone });
+  const polls = await runMonitoringQuery(db, 'poll_runs', { timeZone });
   write(`Source health\n${formatTable(health)}\n\n`);
   write(`Webhook inbox\n${formatTable(inbox)}\n\n`);
   write(`Recent polls\n${formatTable(polls.slice(0, 5), ['started_at', 'mode', 'status', 'seconds', 'people_seen', 'changes_inserted', 'api_calls', 'error'])}\n\n`);

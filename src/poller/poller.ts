@@ -284,6 +284,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
         lastName: person.lastName,
         assignedUserId: person.assignedUserId,
         assignedUserName: person.assignedTo,
+        leadSource: person.source,
       };
       const row = known.get(person.id);
       if (row === undefined) {
@@ -372,7 +373,8 @@ function detailsDiffer(row: PersonRow, details: PersonDetails): boolean {
     row.first_name !== details.firstName ||
     row.last_name !== details.lastName ||
     row.assigned_user_id !== details.assignedUserId ||
-    row.assigned_user_name !== details.assignedUserName
+    row.assigned_user_name !== details.assignedUserName ||
+    row.lead_source !== details.leadSource
   );
 }
 

@@ -39,6 +39,10 @@ export interface Config {
   readonly webhookAllowUnsigned: boolean;
   readonly processing: ProcessingConfig;
   readonly poller: PollerConfig;
+  /** IANA zone whose days the dashboard, `report` and the monitoring queries count in. */
+  readonly businessTimeZone: string;
+  /** The dashboard is served only when a password is set. */
+  readonly dashboard: { readonly password: string | undefined; readonly sessionHours: number };
 }
 
 export class ConfigError extends Error {
@@ -123,6 +127,13 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
   const pollCron = text('POLL_CRON') ?? '*/30 * * * *';
   if (!cron.validate(pollCron)) problems.push(`POLL_CRON must be a cron expression such as "*/30 * * * *" (got "${pollCron}")`);
 
+  const businessTimeZone = text('BUSINESS_TIMEZONE') ?? 'UTC';
+  if (!isTimeZone(businessTimeZone)) {
+    problems.push(`BUSINESS_TIMEZONE must be an IANA time zone name such as "America/New_York" or "UTC" (got "${businessTimeZone}")`);
+  }
+  const dashboardPassword = env.DASHBOARD_PASSWORD === undefined || env.DASHBOARD_PASSWORD === '' ? undefined : env.DASHBOARD_PASSWORD;
+  if (dashboardPassword !== undefined && dashboardPassword.length < 8) problems.push('DASHBOARD_PASSWORD must be at least 8 characters (or unset to turn the dashboard off)');
+
   const config: Config = {
     databaseUrl,
     embeddedPostgres: {
@@ -143,9 +154,20 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
       cron: pollCron,
       overlapMs: integer('POLL_OVERLAP_MINUTES', 5, 0, 1440) * 60_000,
     },
+    businessTimeZone,
+    dashboard: { password: dashboardPassword, sessionHours: integer('DASHBOARD_SESSION_HOURS', 12, 1, 24 * 30) },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
+}
+
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function redact(raw: string): string {

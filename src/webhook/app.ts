@@ -8,6 +8,7 @@ import { toInboxEvents } from './parse-webhook.js';
 import type { Metrics, WebhookOutcome } from '../shared/metrics.js';
 import { isValidSignature } from './verify-signature.js';
 import { createInboxWriter } from './inbox-writer.js';
+import { createDashboardRouter, type DashboardOptions } from '../dashboard/dashboard-router.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** Where FUB should point; the second is the path registrations of the old system use. */
@@ -22,6 +23,8 @@ export interface WebhookAppDeps {
   onStored?: () => void;
   /** When given, counted into and served at GET /metrics. */
   metrics?: Metrics;
+  /** When given (DASHBOARD_PASSWORD set), the dashboard is served under /dashboard; else that is 404. */
+  dashboard?: Omit<DashboardOptions, 'db' | 'log'>;
 }
 
 class HttpError extends Error {
@@ -136,6 +139,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
     });
   }
 
+  if (deps.dashboard) app.use(createDashboardRouter({ db, log: deps.log, ...deps.dashboard }).routes());
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -182,7 +182,7 @@ export function createEventProcessor(deps: {
         personId,
         evidence,
         ...(person
-          ? { details: { firstName: person.firstName, lastName: person.lastName, assignedUserId: person.assignedUserId, assignedUserName: person.assignedTo } }
+          ? { details: { firstName: person.firstName, lastName: person.lastName, assignedUserId: person.assignedUserId, assignedUserName: person.assignedTo, leadSource: person.source } }
           : {}),
       });
     }

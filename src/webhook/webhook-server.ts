@@ -17,7 +17,9 @@ export async function startWebhookServer(runtime: Runtime): Promise<RunningWebho
     log.warn('WEBHOOK_ALLOW_UNSIGNED=true: webhook signatures are NOT verified; anyone who finds the URL can write stage changes');
   }
   const processor = createEventProcessor({ db, log, fub, options: config.processing, metrics: runtime.metrics });
-  const app = createWebhookApp({ db, log, systemKey: config.fub.systemKey, onStored: () => processor.wake(), metrics: runtime.metrics });
+  const { password, sessionHours } = config.dashboard;
+  const dashboard = password === undefined ? undefined : { password, sessionHours, timeZone: config.businessTimeZone };
+  const app = createWebhookApp({ db, log, systemKey: config.fub.systemKey, onStored: () => processor.wake(), metrics: runtime.metrics, dashboard });
   const server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

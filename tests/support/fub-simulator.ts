@@ -16,6 +16,8 @@ export interface SimPerson {
   created: Date;
   assignedUserId: number | null;
   assignedTo: string | null;
+  /** FUB's lead source (`source`). */
+  source: string | null;
 }
 
 /** What one people read returned for one person (the tests' ground truth of every report FUB made). */
@@ -186,6 +188,7 @@ export class FubSimulator {
       created: at,
       assignedUserId: 7,
       assignedTo: 'Agent Seven',
+      source: 'Zillow',
     };
     this.people.set(id, person);
     return person;
@@ -225,6 +228,12 @@ export class FubSimulator {
   touchPerson(id: number, at = this.now()): WebhookEnvelope {
     this.person(id).updated = at;
     return this.envelope('peopleUpdated', [id], at);
+  }
+
+  /** An edit of who the lead is with or where it came from: `updated` moves on, and peopleUpdated fires. */
+  editPerson(id: number, changes: Partial<Pick<SimPerson, 'assignedUserId' | 'assignedTo' | 'source'>>, at = this.now()): WebhookEnvelope {
+    Object.assign(this.person(id), changes);
+    return this.touchPerson(id, at);
   }
 
   /** Deletes a person: FUB answers 404 for them from now on, and sends peopleDeleted. */
@@ -365,6 +374,7 @@ export class FubSimulator {
       created: fubPersonTime(p.created),
       assignedUserId: p.assignedUserId,
       assignedTo: p.assignedTo,
+      source: p.source,
     };
   }
 

@@ -40,6 +40,8 @@ export interface PeopleTable {
   stage_changed_at: Date | null;
   assigned_user_id: number | null;
   assigned_user_name: string | null;
+  /** FUB's person `source` at the last read. */
+  lead_source: string | null;
   /** FUB's stage for the person at the last poll (monitoring compares it with our last row). */
   fub_stage: string | null;
   fub_stage_id: number | null;
@@ -74,6 +76,8 @@ export interface StageChangesTable {
   event_id: string | null;
   assigned_user_id: number | null;
   assigned_user_name: string | null;
+  /** The person's lead source as known when the row was recorded. */
+  lead_source: ColumnType<string | null, string | null | undefined, string | null>;
   recorded_at: Generated<Date>;
 }
 

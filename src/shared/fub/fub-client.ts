@@ -17,6 +17,8 @@ export interface FubPerson {
   created: Date | null;
   assignedUserId: number | null;
   assignedTo: string | null;
+  /** The lead source FUB shows for the person (its `source`, e.g. "Zillow"). */
+  source: string | null;
   /** FUB's clock when this copy was read (the answer's `Date` header). */
   readAt: Date;
 }
@@ -265,6 +267,7 @@ export function toFubPerson(raw: unknown, readAt: Date): FubPerson | null {
     created: time(p.created),
     assignedUserId: positive(p.assignedUserId),
     assignedTo: str(p.assignedTo),
+    source: str(p.source),
     readAt,
   };
 }

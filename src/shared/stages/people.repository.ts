@@ -7,10 +7,12 @@ export interface PersonDetails {
   lastName?: string | null;
   assignedUserId?: number | null;
   assignedUserName?: string | null;
+  /** FUB's person `source`. */
+  leadSource?: string | null;
 }
 
 const PERSON_COLUMNS = sql.raw(
-  'person_id, first_name, last_name, stage, stage_id, stage_changed_at, assigned_user_id, assigned_user_name, ' +
+  'person_id, first_name, last_name, stage, stage_id, stage_changed_at, assigned_user_id, assigned_user_name, lead_source, ' +
     'fub_stage, fub_stage_id, fub_updated_at, fub_stage_seen_at, deleted_at, created_at, updated_at',
 );
 

@@ -136,17 +136,19 @@ export async function writePersonHistory(trx: Trx, personId: number, write: Hist
         last_name = CASE WHEN ${given(details.lastName)} THEN ${details.lastName ?? null} ELSE last_name END,
         assigned_user_id = CASE WHEN ${given(details.assignedUserId)} THEN ${details.assignedUserId ?? null}::bigint ELSE assigned_user_id END,
         assigned_user_name = CASE WHEN ${given(details.assignedUserName)} THEN ${details.assignedUserName ?? null} ELSE assigned_user_name END,
+        lead_source = CASE WHEN ${given(details.leadSource)} THEN ${details.leadSource ?? null} ELSE lead_source END,
         updated_at = now()
       WHERE person_id = ${personId}
     )
     INSERT INTO stage_changes (person_id, first_name, last_name, kind, stage_from, stage_from_id, stage_to, stage_to_id, changed_at, seq,
-                               received_at, source, event_id, assigned_user_id, assigned_user_name)
+                               received_at, source, event_id, assigned_user_id, assigned_user_name, lead_source)
     SELECT * FROM unnest(
       ${n((r) => r.person_id)}::bigint[], ${n((r) => r.first_name ?? null)}::text[], ${n((r) => r.last_name ?? null)}::text[],
       ${n((r) => r.kind ?? 'move')}::text[], ${n((r) => r.stage_from ?? null)}::text[], ${n((r) => r.stage_from_id ?? null)}::bigint[],
       ${n((r) => r.stage_to)}::text[], ${n((r) => r.stage_to_id ?? null)}::bigint[], ${n((r) => r.changed_at)}::timestamptz[],
       ${n((r) => r.seq ?? 0)}::smallint[], ${n((r) => r.received_at)}::timestamptz[], ${n((r) => r.source)}::text[],
-      ${n((r) => r.event_id ?? null)}::text[], ${n((r) => r.assigned_user_id ?? null)}::bigint[], ${n((r) => r.assigned_user_name ?? null)}::text[])
+      ${n((r) => r.event_id ?? null)}::text[], ${n((r) => r.assigned_user_id ?? null)}::bigint[], ${n((r) => r.assigned_user_name ?? null)}::text[],
+      ${n((r) => r.lead_source ?? null)}::text[])
     RETURNING id, person_id, kind, stage_from, stage_to, changed_at, source`.execute(trx);
   return rows;
 }

@@ -31,15 +31,16 @@ export async function recordFirstSightings(db: Db, all: FirstRead[]): Promise<Se
         ${col((r) => r.snapshot.personCreatedAt)}::timestamptz[], ${col((r) => r.snapshot.source)}::text[],
         ${col((r) => r.snapshot.eventId)}::text[], ${col((r) => r.snapshot.receivedAt)}::timestamptz[],
         ${col((r) => r.details.firstName ?? null)}::text[], ${col((r) => r.details.lastName ?? null)}::text[],
-        ${col((r) => r.details.assignedUserId ?? null)}::bigint[], ${col((r) => r.details.assignedUserName ?? null)}::text[]
+        ${col((r) => r.details.assignedUserId ?? null)}::bigint[], ${col((r) => r.details.assignedUserName ?? null)}::text[],
+        ${col((r) => r.details.leadSource ?? null)}::text[]
       ) AS u(person_id, stage, given_stage_id, at, read_at, person_created_at, source, event_id, received_at,
-             first_name, last_name, assigned_user_id, assigned_user_name)
+             first_name, last_name, assigned_user_id, assigned_user_name, lead_source)
       LEFT JOIN collector_state w ON true
     ), created AS (
       INSERT INTO people (person_id, first_name, last_name, stage, stage_id, stage_changed_at, assigned_user_id, assigned_user_name,
-                          fub_stage, fub_stage_id, fub_updated_at, fub_stage_seen_at)
+                          lead_source, fub_stage, fub_stage_id, fub_updated_at, fub_stage_seen_at)
       SELECT person_id, first_name, last_name, stage, stage_id, CASE WHEN arrived THEN person_created_at ELSE at END,
-             assigned_user_id, assigned_user_name, stage, stage_id, at, coalesce(read_at, at)
+             assigned_user_id, assigned_user_name, lead_source, stage, stage_id, at, coalesce(read_at, at)
       FROM input
       WHERE NOT EXISTS (SELECT 1 FROM stage_evidence e WHERE e.person_id = input.person_id)
       ON CONFLICT (person_id) DO NOTHING
@@ -50,10 +51,10 @@ export async function recordFirstSightings(db: Db, all: FirstRead[]): Promise<Se
       FROM input i JOIN created USING (person_id)
     )
     INSERT INTO stage_changes (person_id, first_name, last_name, kind, stage_from, stage_to, stage_to_id, changed_at, seq,
-                               received_at, source, event_id, assigned_user_id, assigned_user_name)
+                               received_at, source, event_id, assigned_user_id, assigned_user_name, lead_source)
     SELECT i.person_id, i.first_name, i.last_name, CASE WHEN i.arrived THEN 'created' ELSE 'first_seen' END, NULL, i.stage, i.stage_id,
            CASE WHEN i.arrived THEN i.person_created_at ELSE i.at END, 0, i.received_at, i.source, i.event_id,
-           i.assigned_user_id, i.assigned_user_name
+           i.assigned_user_id, i.assigned_user_name, i.lead_source
     FROM input i JOIN created USING (person_id)
     RETURNING person_id`.execute(db);
   return new Set(rows.map((r) => r.person_id));

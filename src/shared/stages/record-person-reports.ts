@@ -5,7 +5,7 @@ import { compareReads, type Evidence, type HistoryRow, type SnapshotEvidence } f
 import { storeReportsAndRead, writePersonHistory, type AddedChange } from './person-history.repository.js';
 import { lockPerson, type PersonDetails } from './people.repository.js';
 import { reconstructHistory } from './reconstruct-history.js';
-import { fillMissingDetails } from './stage-changes.repository.js';
+import { fillMissingDetails, type KnownDetails } from './stage-changes.repository.js';
 
 /** Everything one source learned about one person at once. */
 export interface PersonReports {
@@ -48,6 +48,7 @@ export async function recordPersonReports(trx: Trx, reports: PersonReports): Pro
     lastName: details.lastName !== undefined ? details.lastName : person.last_name,
     assignedUserId: details.assignedUserId !== undefined ? details.assignedUserId : person.assigned_user_id,
     assignedUserName: details.assignedUserName !== undefined ? details.assignedUserName : person.assigned_user_name,
+    leadSource: details.leadSource !== undefined ? details.leadSource : person.lead_source,
   };
   const rebuild = records !== undefined && (newReports > 0 || deletionChanged);
   const deleted = person.deleted_at !== null || reports.deletedAt !== undefined;
@@ -73,7 +74,12 @@ export async function recordPersonReports(trx: Trx, reports: PersonReports): Pro
   // Rows written before the name or agent was known get them now (the rows just added have them).
   const kept = rebuild ? records.changes.filter((c) => !edit.remove.includes(c.id)) : undefined;
   const lacking = (missing: (c: StageChangeRow) => boolean): boolean => kept === undefined || kept.some(missing);
-  if (detailsChanged && (lacking((c) => c.first_name === null && c.last_name === null) || lacking((c) => c.assigned_user_id === null && c.assigned_user_name === null))) {
+  if (
+    detailsChanged &&
+    (lacking((c) => c.first_name === null && c.last_name === null) ||
+      lacking((c) => c.assigned_user_id === null && c.assigned_user_name === null) ||
+      lacking((c) => c.lead_source === null))
+  ) {
     await fillMissingDetails(trx, reports.personId, known);
   }
   return outcome;
@@ -82,7 +88,7 @@ export async function recordPersonReports(trx: Trx, reports: PersonReports): Pro
 function toNewChange(
   personId: number,
   row: HistoryRow,
-  known: { firstName: string | null; lastName: string | null; assignedUserId: number | null; assignedUserName: string | null },
+  known: KnownDetails,
 ): NewStageChange {
   return {
     person_id: personId,
@@ -100,6 +106,7 @@ function toNewChange(
     event_id: row.eventId,
     assigned_user_id: known.assignedUserId,
     assigned_user_name: known.assignedUserName,
+    lead_source: known.leadSource,
   };
 }
 
@@ -115,6 +122,7 @@ function differs(person: PersonRow, details: PersonDetails): boolean {
     (details.firstName !== undefined && details.firstName !== person.first_name) ||
     (details.lastName !== undefined && details.lastName !== person.last_name) ||
     (details.assignedUserId !== undefined && details.assignedUserId !== person.assigned_user_id) ||
-    (details.assignedUserName !== undefined && details.assignedUserName !== person.assigned_user_name)
+    (details.assignedUserName !== undefined && details.assignedUserName !== person.assigned_user_name) ||
+    (details.leadSource !== undefined && details.leadSource !== person.lead_source)
   );
 }

@@ -1,11 +1,16 @@
 import type { Trx } from '../db/database.js';
 
-/** Rows recorded before the person's name or agent was known get them once they are. */
-export async function fillMissingDetails(
-  trx: Trx,
-  personId: number,
-  details: { firstName: string | null; lastName: string | null; assignedUserId: number | null; assignedUserName: string | null },
-): Promise<void> {
+/** What is known of a person when a row is recorded: it goes on the row. */
+export interface KnownDetails {
+  firstName: string | null;
+  lastName: string | null;
+  assignedUserId: number | null;
+  assignedUserName: string | null;
+  leadSource: string | null;
+}
+
+/** Rows recorded before the person's name, agent or lead source was known get them once they are. */
+export async function fillMissingDetails(trx: Trx, personId: number, details: KnownDetails): Promise<void> {
   if (details.firstName !== null || details.lastName !== null) {
     await trx
       .updateTable('stage_changes')
@@ -22,6 +27,14 @@ export async function fillMissingDetails(
       .where('person_id', '=', personId)
       .where('assigned_user_id', 'is', null)
       .where('assigned_user_name', 'is', null)
+      .execute();
+  }
+  if (details.leadSource !== null) {
+    await trx
+      .updateTable('stage_changes')
+      .set({ lead_source: details.leadSource })
+      .where('person_id', '=', personId)
+      .where('lead_source', 'is', null)
       .execute();
   }
 }
