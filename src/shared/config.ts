@@ -23,6 +23,29 @@ export interface PollerConfig {
   readonly overlapMs: number;
 }
 
+export interface SmtpConfig {
+  readonly host: string;
+  readonly port: number;
+  /** true: TLS from the first byte (port 465); false: STARTTLS when the server offers it. */
+  readonly secure: boolean;
+  readonly user: string | undefined;
+  readonly password: string | undefined;
+  readonly from: string;
+  readonly to: readonly string[];
+}
+
+export interface AlertsConfig {
+  /** A chat incoming webhook taking Slack-style `{"text": …}` JSON. */
+  readonly webhookUrl: string | undefined;
+  readonly smtp: SmtpConfig | undefined;
+  /** A condition announced (or flapping) is not announced again within this time. */
+  readonly cooldownMs: number;
+  /** The inbox has backed up when its oldest unprocessed event is older than this. */
+  readonly inboxBacklogMs: number;
+  /** `HH:MM` in the business time zone; undefined: no daily summary. */
+  readonly dailySummaryAt: string | undefined;
+}
+
 export interface Config {
   /** Undefined means: start the embedded PostgreSQL under `embeddedPostgres.dataDir`. */
   readonly databaseUrl: string | undefined;
@@ -39,6 +62,10 @@ export interface Config {
   readonly webhookAllowUnsigned: boolean;
   readonly processing: ProcessingConfig;
   readonly poller: PollerConfig;
+  /** IANA zone name whose days the reports count in (default UTC). */
+  readonly businessTimeZone: string;
+  /** No webhook URL and no SMTP: alerts are off. */
+  readonly alerts: AlertsConfig;
 }
 
 export class ConfigError extends Error {
@@ -123,6 +150,14 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
   const pollCron = text('POLL_CRON') ?? '*/30 * * * *';
   if (!cron.validate(pollCron)) problems.push(`POLL_CRON must be a cron expression such as "*/30 * * * *" (got "${pollCron}")`);
 
+  const businessTimeZone = text('BUSINESS_TIMEZONE') ?? 'UTC';
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: businessTimeZone });
+  } catch {
+    problems.push(`BUSINESS_TIMEZONE must be an IANA time zone name such as "Europe/Paris" or "America/New_York" (got "${businessTimeZone}")`);
+  }
+  const alerts = readAlertsConfig(text, integer, url, boolean, problems);
+
   const config: Config = {
     databaseUrl,
     embeddedPostgres: {
@@ -143,9 +178,55 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
       cron: pollCron,
       overlapMs: integer('POLL_OVERLAP_MINUTES', 5, 0, 1440) * 60_000,
     },
+    businessTimeZone,
+    alerts,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
+}
+
+const EMAIL_ADDRESS = /^[^\s@<>,]+@[^\s@<>,]+$/;
+
+function readAlertsConfig(
+  text: (name: string) => string | undefined,
+  integer: (name: string, fallback: number, min: number, max: number) => number,
+  url: (name: string, protocols: string[]) => string | undefined,
+  boolean: (name: string) => boolean,
+  problems: string[],
+): AlertsConfig {
+  const webhookUrl = url('ALERT_WEBHOOK_URL', ['https:', 'http:']);
+  const mailVariables = ['SMTP_HOST', 'SMTP_PORT', 'SMTP_SECURE', 'SMTP_USER', 'SMTP_PASSWORD', 'ALERT_EMAIL_FROM', 'ALERT_EMAIL_TO'];
+  let smtp: SmtpConfig | undefined;
+  if (mailVariables.some((name) => text(name) !== undefined)) {
+    const host = text('SMTP_HOST');
+    const secure = boolean('SMTP_SECURE');
+    const port = integer('SMTP_PORT', secure ? 465 : 587, 1, 65535);
+    const user = text('SMTP_USER');
+    const password = text('SMTP_PASSWORD');
+    const from = text('ALERT_EMAIL_FROM');
+    const to = (text('ALERT_EMAIL_TO') ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
+    const missing = [host === undefined && 'SMTP_HOST', from === undefined && 'ALERT_EMAIL_FROM', to.length === 0 && 'ALERT_EMAIL_TO'].filter(Boolean);
+    if (missing.length > 0) problems.push(`Alert mail needs ${missing.join(', ')} (set all of SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO, or none of the SMTP_*/ALERT_EMAIL_* variables)`);
+    if ((user === undefined) !== (password === undefined)) problems.push('SMTP_USER and SMTP_PASSWORD go together: set both, or neither for a server without login');
+    if (from !== undefined && !EMAIL_ADDRESS.test(from)) problems.push(`ALERT_EMAIL_FROM must be one email address (got "${from}")`);
+    const badTo = to.filter((a) => !EMAIL_ADDRESS.test(a));
+    if (badTo.length > 0) problems.push(`ALERT_EMAIL_TO must be email addresses separated by commas (not "${badTo.join('", "')}")`);
+    if (host !== undefined && from !== undefined) smtp = { host, port, secure, user, password, from, to };
+  }
+  const dailySummaryAt = text('DAILY_SUMMARY_AT');
+  if (dailySummaryAt !== undefined) {
+    if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(dailySummaryAt)) problems.push(`DAILY_SUMMARY_AT must be a time of day HH:MM from 00:00 to 23:59 (got "${dailySummaryAt}")`);
+    else if (webhookUrl === undefined && smtp === undefined && text('ALERT_WEBHOOK_URL') === undefined && text('SMTP_HOST') === undefined) {
+      problems.push('DAILY_SUMMARY_AT needs somewhere to send the summary: set ALERT_WEBHOOK_URL or SMTP_HOST (with ALERT_EMAIL_FROM, ALERT_EMAIL_TO)');
+    }
+  }
+  return {
+    webhookUrl,
+    smtp,
+    cooldownMs: integer('ALERT_COOLDOWN_MINUTES', 60, 0, 10_080) * 60_000,
+    inboxBacklogMs: integer('ALERT_INBOX_BACKLOG_MINUTES', 15, 1, 1440) * 60_000,
+    dailySummaryAt,
+  };
 }
 
 function redact(raw: string): string {
