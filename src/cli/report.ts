@@ -1,6 +1,6 @@
 import type { Db } from '../shared/db/database.js';
 import { formatTable } from '../shared/format-table.js';
-import { runMonitoringQuery } from '../shared/monitoring.js';
+import { readHealthReport } from '../shared/health-report.js';
 
 /**
  * The daily check as readable tables: source health, the inbox, recent polls. Returns the exit
@@ -8,19 +8,14 @@ import { runMonitoringQuery } from '../shared/monitoring.js';
  */
 export async function printReport(db: Db, write: (text: string) => void, timeZone = 'UTC'): Promise<number> {
   // "Today" in source health is the business's day.
-  const health = await runMonitoringQuery<{ source: string; status: string }>(db, 'source_health', { timeZone });
-  const inbox = await runMonitoringQuery<{ status: string; events: number }>(db, 'inbox_status', { timeZone });
-  const polls = await runMonitoringQuery(db, 'poll_runs', { timeZone });
+  const { health, inbox, polls, problems } = await readHealthReport(db, timeZone);
   write(`Source health\n${formatTable(health)}\n\n`);
   write(`Webhook inbox\n${formatTable(inbox)}\n\n`);
   write(`Recent polls\n${formatTable(polls.slice(0, 5), ['started_at', 'mode', 'status', 'seconds', 'people_seen', 'changes_inserted', 'api_calls', 'error'])}\n\n`);
-  const stale = health.filter((r) => r.status !== 'HEALTHY');
-  const dead = inbox.find((r) => r.status === 'dead')?.events ?? 0;
-  if (stale.length === 0 && dead === 0) {
+  if (problems.length === 0) {
     write('All sources HEALTHY.\n');
     return 0;
   }
-  for (const row of stale) write(`PROBLEM: ${row.source}: ${row.status}\n`);
-  if (dead > 0) write(`PROBLEM: ${dead} dead-lettered webhook event(s): npm run cli -- events list --status dead\n`);
+  for (const problem of problems) write(`PROBLEM: ${problem.text}\n`);
   return 2;
 }

@@ -23,6 +23,29 @@ export interface PollerConfig {
   readonly overlapMs: number;
 }
 
+export interface SmtpConfig {
+  readonly host: string;
+  readonly port: number;
+  /** true: TLS from the first byte (port 465); false: STARTTLS when the server offers it. */
+  readonly secure: boolean;
+  readonly user: string | undefined;
+  readonly password: string | undefined;
+  readonly from: string;
+  readonly to: readonly string[];
+}
+
+export interface AlertsConfig {
+  /** A chat incoming webhook taking Slack-style `{"text": …}` JSON. */
+  readonly webhookUrl: string | undefined;
+  readonly smtp: SmtpConfig | undefined;
+  /** A condition announced (or flapping) is not announced again within this time. */
+  readonly cooldownMs: number;
+  /** The inbox has backed up when its oldest unprocessed event is older than this. */
+  readonly inboxBacklogMs: number;
+  /** `HH:MM` in the business time zone; undefined: no daily summary. */
+  readonly dailySummaryAt: string | undefined;
+}
+
 export interface Config {
   /** Undefined means: start the embedded PostgreSQL under `embeddedPostgres.dataDir`. */
   readonly databaseUrl: string | undefined;
@@ -43,6 +66,8 @@ export interface Config {
   readonly businessTimeZone: string;
   /** The dashboard is served only when a password is set. */
   readonly dashboard: { readonly password: string | undefined; readonly sessionHours: number };
+  /** No webhook URL and no SMTP: alerts are off. */
+  readonly alerts: AlertsConfig;
 }
 
 export class ConfigError extends Error {
@@ -133,6 +158,7 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
   }
   const dashboardPassword = env.DASHBOARD_PASSWORD === undefined || env.DASHBOARD_PASSWORD === '' ? undefined : env.DASHBOARD_PASSWORD;
   if (dashboardPassword !== undefined && dashboardPassword.length < 8) problems.push('DASHBOARD_PASSWORD must be at least 8 characters (or unset to turn the dashboard off)');
+  const alerts = readAlertsConfig(text, integer, url, boolean, problems);
 
   const config: Config = {
     databaseUrl,
@@ -156,6 +182,7 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
     },
     businessTimeZone,
     dashboard: { password: dashboardPassword, sessionHours: integer('DASHBOARD_SESSION_HOURS', 12, 1, 24 * 30) },
+    alerts,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
@@ -168,6 +195,50 @@ function isTimeZone(name: string): boolean {
   } catch {
     return false;
   }
+}
+
+const EMAIL_ADDRESS = /^[^\s@<>,]+@[^\s@<>,]+$/;
+
+function readAlertsConfig(
+  text: (name: string) => string | undefined,
+  integer: (name: string, fallback: number, min: number, max: number) => number,
+  url: (name: string, protocols: string[]) => string | undefined,
+  boolean: (name: string) => boolean,
+  problems: string[],
+): AlertsConfig {
+  const webhookUrl = url('ALERT_WEBHOOK_URL', ['https:', 'http:']);
+  const mailVariables = ['SMTP_HOST', 'SMTP_PORT', 'SMTP_SECURE', 'SMTP_USER', 'SMTP_PASSWORD', 'ALERT_EMAIL_FROM', 'ALERT_EMAIL_TO'];
+  let smtp: SmtpConfig | undefined;
+  if (mailVariables.some((name) => text(name) !== undefined)) {
+    const host = text('SMTP_HOST');
+    const secure = boolean('SMTP_SECURE');
+    const port = integer('SMTP_PORT', secure ? 465 : 587, 1, 65535);
+    const user = text('SMTP_USER');
+    const password = text('SMTP_PASSWORD');
+    const from = text('ALERT_EMAIL_FROM');
+    const to = (text('ALERT_EMAIL_TO') ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
+    const missing = [host === undefined && 'SMTP_HOST', from === undefined && 'ALERT_EMAIL_FROM', to.length === 0 && 'ALERT_EMAIL_TO'].filter(Boolean);
+    if (missing.length > 0) problems.push(`Alert mail needs ${missing.join(', ')} (set all of SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO, or none of the SMTP_*/ALERT_EMAIL_* variables)`);
+    if ((user === undefined) !== (password === undefined)) problems.push('SMTP_USER and SMTP_PASSWORD go together: set both, or neither for a server without login');
+    if (from !== undefined && !EMAIL_ADDRESS.test(from)) problems.push(`ALERT_EMAIL_FROM must be one email address (got "${from}")`);
+    const badTo = to.filter((a) => !EMAIL_ADDRESS.test(a));
+    if (badTo.length > 0) problems.push(`ALERT_EMAIL_TO must be email addresses separated by commas (not "${badTo.join('", "')}")`);
+    if (host !== undefined && from !== undefined) smtp = { host, port, secure, user, password, from, to };
+  }
+  const dailySummaryAt = text('DAILY_SUMMARY_AT');
+  if (dailySummaryAt !== undefined) {
+    if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(dailySummaryAt)) problems.push(`DAILY_SUMMARY_AT must be a time of day HH:MM from 00:00 to 23:59 (got "${dailySummaryAt}")`);
+    else if (webhookUrl === undefined && smtp === undefined && text('ALERT_WEBHOOK_URL') === undefined && text('SMTP_HOST') === undefined) {
+      problems.push('DAILY_SUMMARY_AT needs somewhere to send the summary: set ALERT_WEBHOOK_URL or SMTP_HOST (with ALERT_EMAIL_FROM, ALERT_EMAIL_TO)');
+    }
+  }
+  return {
+    webhookUrl,
+    smtp,
+    cooldownMs: integer('ALERT_COOLDOWN_MINUTES', 60, 0, 10_080) * 60_000,
+    inboxBacklogMs: integer('ALERT_INBOX_BACKLOG_MINUTES', 15, 1, 1440) * 60_000,
+    dailySummaryAt,
+  };
 }
 
 function redact(raw: string): string {

@@ -46,8 +46,10 @@ export async function runMonitoringQuery<Row = Record<string, unknown>>(db: Db, 
   if (options.timeZone !== undefined) settings.push(['TimeZone', options.timeZone]);
   if (settings.length === 0) return (await sql.raw<Row>(query).execute(db)).rows;
   // set_config(..., true) lasts until the transaction ends: a pooled connection keeps nothing.
-  return db.transaction().execute(async (trx) => {
+  const run = async (trx: Db): Promise<Row[]> => {
     await sql`SELECT set_config(k, v, true) FROM unnest(${settings.map(([k]) => k)}::text[], ${settings.map(([, v]) => v)}::text[]) AS u(k, v)`.execute(trx);
     return (await sql.raw<Row>(query).execute(trx)).rows;
-  });
+  };
+  // Inside the caller's transaction (a daily summary), the settings last until it ends.
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
 }

@@ -163,6 +163,8 @@ export interface Database {
   poll_runs: PollRunsTable;
   poll_state: PollStateTable;
   schema_migrations: SchemaMigrationsTable;
+  alert_conditions: AlertConditionsTable;
+  alert_daily_summaries: AlertDailySummariesTable;
 }
 
 export type WebhookEventRow = Selectable<WebhookEventsTable>;
@@ -172,3 +174,18 @@ export type NewStageChange = Insertable<StageChangesTable>;
 export type StageChangeUpdate = Updateable<StageChangesTable>;
 export type StageEvidenceRow = Selectable<StageEvidenceTable>;
 export type PollRunRow = Selectable<PollRunsTable>;
+
+export interface AlertConditionsTable {
+  key: string;
+  active: boolean;
+  detail: string;
+  active_since: Date | null;
+  notified: Generated<boolean>;
+  last_alert_at: Date | null;
+  updated_at: Date;
+}
+
+export interface AlertDailySummariesTable {
+  summary_of: string;
+  sent_at: Date;
+}
