@@ -58,7 +58,7 @@ describe('configuration: alerts and the business time zone', () => {
         BUSINESS_TIMEZONE: 'Mars/Olympus',
       }),
     ).to.deep.equal([
-      'BUSINESS_TIMEZONE must be an IANA time zone name such as "Europe/Paris" or "America/New_York" (got "Mars/Olympus")',
+      'BUSINESS_TIMEZONE must be an IANA time zone name such as "America/New_York" or "UTC" (got "Mars/Olympus")',
       'ALERT_WEBHOOK_URL must be a https:// or http:// URL (got "hooks.slack.com/x")',
       'SMTP_PORT must be a whole number from 1 to 65535 (got "99999")',
       'Alert mail needs SMTP_HOST, ALERT_EMAIL_FROM (set all of SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO, or none of the SMTP_*/ALERT_EMAIL_* variables)',
