@@ -74,4 +74,28 @@ describe('stage renames', function () {
       SELECT kind, stage_to FROM stage_changes WHERE person_id = 1 ORDER BY changed_at, seq`.execute(h.tdb.db);
     expect(rows.filter((r) => r.kind !== 'first_seen'), 'arrivals').to.have.length(1);
   });
+
+  it('gives rows recorded by name alone the id of a stage created after the stage list was read, once it is known', async () => {
+    h.sim.setClock(new Date(Math.floor(Date.now() / 1000) * 1000 + 200));
+    h.sim.addPerson(1, 'Lead', new Date(h.sim.now().getTime() - 3 * DAY));
+    h.sim.addPerson(2, 'Lead', new Date(h.sim.now().getTime() - 3 * DAY));
+    expect((await h.newPoller().runOnce()).status).to.equal('succeeded');
+    // A move to a new stage makes the processor read FUB's stage list; a minute later it will again.
+    h.sim.advanceClock(10_000);
+    await deliverAll([h.sim.movePerson(2, 'Warm').stageUpdated]);
+    await h.processor.drain();
+    // Meanwhile an admin creates "Hot" and person 1 moves into it: recorded by name, no id yet.
+    h.sim.advanceClock(10_000);
+    const hotId = h.sim.stageId('Hot');
+    await deliverAll([h.sim.movePerson(1, 'Hot').stageUpdated]);
+    await h.processor.drain();
+    expect((await rows(1)).map((r) => r.stage_to_id)).to.deep.equal([h.sim.stageId('Lead'), null]);
+    // Someone else is read in "Hot": its id becomes known, and person 1's row gets it too.
+    h.sim.advanceClock(10_000);
+    const other = h.sim.movePerson(2, 'Hot');
+    await deliverAll([other.peopleUpdated]);
+    await h.processor.drain();
+    const ids = (await rows(1)).map((r) => r.stage_to_id);
+    expect(ids).to.deep.equal([h.sim.stageId('Lead'), hotId]);
+  });
 });

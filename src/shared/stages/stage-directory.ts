@@ -81,6 +81,10 @@ export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger
 /**
  * Upserts name → id and id → current name. One statement in name order, so concurrent writers lock
  * rows in the same order. The last pairs given are taken as the current names.
+ *
+ * A name seen for the first time (a stage created in FUB's settings after our last look at its list)
+ * may already be on rows recorded by name alone, before anyone knew its id: they get it now, so
+ * every count by stage id includes them.
  */
 export async function saveStageNames(db: Db, stages: readonly FubStage[]): Promise<void> {
   const sorted = [...new Map(stages.map((s) => [s.name, s])).values()].sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -91,9 +95,18 @@ export async function saveStageNames(db: Db, stages: readonly FubStage[]): Promi
       SELECT * FROM unnest(${sorted.map((s) => s.name)}::text[], ${sorted.map((s) => s.id)}::bigint[])
       ON CONFLICT (name) DO UPDATE SET stage_id = excluded.stage_id, seen_at = now()
       WHERE stage_names.stage_id <> excluded.stage_id
+      RETURNING name, stage_id, (xmax = 0) AS new_name
+    ), ids AS (
+      INSERT INTO stages (stage_id, name)
+      SELECT * FROM unnest(${byId.map((s) => s.id)}::bigint[], ${byId.map((s) => s.name)}::text[])
+      ON CONFLICT (stage_id) DO UPDATE SET name = excluded.name, updated_at = now()
+      WHERE stages.name <> excluded.name
+    ), fresh AS (
+      SELECT name, stage_id FROM names WHERE new_name
     )
-    INSERT INTO stages (stage_id, name)
-    SELECT * FROM unnest(${byId.map((s) => s.id)}::bigint[], ${byId.map((s) => s.name)}::text[])
-    ON CONFLICT (stage_id) DO UPDATE SET name = excluded.name, updated_at = now()
-    WHERE stages.name <> excluded.name`.execute(db);
+    UPDATE stage_changes c
+    SET stage_to_id = coalesce(c.stage_to_id, (SELECT f.stage_id FROM fresh f WHERE f.name = c.stage_to)),
+        stage_from_id = coalesce(c.stage_from_id, (SELECT f.stage_id FROM fresh f WHERE f.name = c.stage_from))
+    WHERE (c.stage_to_id IS NULL AND c.stage_to IN (SELECT name FROM fresh))
+       OR (c.stage_from_id IS NULL AND c.stage_from IN (SELECT name FROM fresh))`.execute(db);
 }
