@@ -51,6 +51,8 @@ export interface SimResponse {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** Bytes sent exactly as given instead of `body` (HTML, truncated JSON, invalid UTF-8). */
+  rawBody?: string | Buffer;
   /** Milliseconds to wait before answering. */
   delayMs?: number;
   /** Cut the connection instead of answering (a reset). */
@@ -299,7 +301,7 @@ export class FubSimulator {
       'X-RateLimit-Context': 'global',
       ...answer.headers,
     });
-    res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+    res.end(answer.rawBody ?? (answer.body === undefined ? '' : JSON.stringify(answer.body)));
   }
 
   /**

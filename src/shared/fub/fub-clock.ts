@@ -6,6 +6,7 @@
  */
 export class FubClock {
   private offset: number | undefined;
+  private lastHeardAt: number | undefined;
 
   constructor(private readonly localNow: () => number = Date.now) {}
 
@@ -20,6 +21,7 @@ export class FubClock {
     const estimate = this.toFub(receivedAt).getTime();
     // The header is FUB's clock truncated to the second, somewhere between sending and receiving.
     this.offset = header + 500 - (sentAt + receivedAt) / 2;
+    this.lastHeardAt = receivedAt;
     return new Date(Math.min(header + 999, Math.max(header, estimate)));
   }
 
@@ -31,6 +33,11 @@ export class FubClock {
   /** A moment of our clock on FUB's clock. */
   toFub(localMs: number): Date {
     return new Date(localMs + (this.offset ?? 0));
+  }
+
+  /** When (our clock, ms) an answer last told FUB's clock; undefined until one did. */
+  get heardAtMs(): number | undefined {
+    return this.lastHeardAt;
   }
 
   /** FUB's clock minus ours in ms; undefined until an answer carried a `Date` header. */
