@@ -61,6 +61,9 @@ export interface SimResponse {
 
 export type Fault = (req: SimRequest) => SimResponse | undefined;
 
+/** Changes the simulator's own answer (a person's field, a header, the bytes); undefined keeps it. */
+export type AnswerEdit = (req: SimRequest, answer: SimResponse) => SimResponse | undefined;
+
 export interface WebhookEnvelope {
   eventId: string;
   eventCreated: string;
@@ -98,6 +101,8 @@ export class FubSimulator {
   private frozenAt: number | undefined;
   /** Consulted in order for each request; the first answer wins. Remove with `faults.length = 0`. */
   readonly faults: Fault[] = [];
+  /** Applied in order to every answer the simulator gives itself (not to a fault's). Remove with `edits.length = 0`. */
+  readonly edits: AnswerEdit[] = [];
   /** Advertised in X-RateLimit-* headers; `enforceRateLimit` also answers 429 past it. */
   rateLimit = { limit: 250, windowSeconds: 10 };
   enforceRateLimit = false;
@@ -136,6 +141,7 @@ export class FubSimulator {
     this.webhooks.length = 0;
     this.requests.length = 0;
     this.faults.length = 0;
+    this.edits.length = 0;
     this.enforceRateLimit = false;
     this.ignoreDescending = false;
     this.descendingFallsBackToCreated = false;
@@ -282,7 +288,10 @@ export class FubSimulator {
       answer = fault(request);
       if (answer) break;
     }
-    answer ??= this.rateLimited(request) ?? this.authFailure(request) ?? this.route(request);
+    if (!answer) {
+      answer = this.rateLimited(request) ?? this.authFailure(request) ?? this.route(request);
+      for (const edit of this.edits) answer = edit(request, answer) ?? answer;
+    }
     const delay = (answer.delayMs ?? 0) + this.latencyMs;
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     if (answer.reset) {
