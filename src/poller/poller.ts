@@ -7,7 +7,7 @@ import { isFubRefusal, type FubClient, type FubPerson, type UnreadablePerson } f
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { SnapshotEvidence } from '../shared/stages/evidence.js';
-import { findPeople, markRead, type PersonDetails } from '../shared/stages/people.repository.js';
+import { findPeople, markSeenByPoll, type PersonDetails } from '../shared/stages/people.repository.js';
 import { recordFirstSightings, type FirstRead } from '../shared/stages/record-first-sightings.js';
 import type { PersonReports } from '../shared/stages/record-person-reports.js';
 import { recordReports } from '../shared/stages/record-reports.js';
@@ -300,7 +300,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
       if (outcome.inserted.length === 0 && stageDiffers) counts.changes_skipped_as_duplicate += 1;
     }
     const readAt = people[0]?.readAt;
-    if (readAt) await markRead(db, people.map((p) => p.id), readAt);
+    if (readAt) await markSeenByPoll(db, people.map((p) => p.id), readAt);
   }
 
   function report(mode: PollMode, counts: PollCounts, total: number | undefined): void {

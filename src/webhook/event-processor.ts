@@ -11,7 +11,7 @@ import { recordReports } from '../shared/stages/record-reports.js';
 import { fubSecond, moveFromWebhook, snapshotFromRead, trustedEventTime, unnamedMoveFromWebhook, watchingSinceOf } from '../shared/stages/report-times.js';
 import { createStageDirectory } from '../shared/stages/stage-directory.js';
 import { noteWatchingSince } from '../shared/stages/stage-evidence.repository.js';
-import { findPeople, findReadSince, markRead } from '../shared/stages/people.repository.js';
+import { findPeople, findReadSince } from '../shared/stages/people.repository.js';
 import { fetchPeopleInChunks, type PeopleFetch, type PersonRead } from './fetch-people.js';
 import { planEvent, type EventPlan } from './plan-event.js';
 import { claimDueEvents, expireLeases, extendLease, finishEvent, releaseEvents } from './webhook-events.repository.js';
@@ -223,7 +223,6 @@ export function createEventProcessor(deps: {
           await recordReports(db, eventLog, report);
           recorded += 1;
         }
-        for (const [readAt, ids] of groupByReadAt(people)) await markRead(db, ids, readAt);
       }
     } finally {
       await ownFetch?.settled();
@@ -242,12 +241,12 @@ export function createEventProcessor(deps: {
 
   /**
    * The event's people not read since it happened: the others were read (and their move from this
-   * event stored) by an earlier attempt, or by anyone else, and reading them again adds nothing.
+   * event stored) by an earlier attempt, or by anyone else, and reading them again adds nothing. An
+   * event without a time it can be trusted with reads everyone.
    */
   async function stillToRead(planned: PlannedEvent, plan: Extract<EventPlan, { kind: 'fetch' }>): Promise<number[]> {
-    // A read in a later second than the event (or a second after we received it) came after the change.
-    const after = new Date(fubSecond(planned.eventTime ?? planned.fubReceivedAt).getTime() + 1000);
-    const done = new Set(await findReadSince(db, plan.personIds, after, plan.movedAt !== null ? planned.row.event_id : null));
+    if (planned.eventTime === null) return plan.personIds;
+    const done = new Set(await findReadSince(db, plan.personIds, fubSecond(planned.eventTime), plan.movedAt !== null ? planned.row.event_id : null));
     return plan.personIds.filter((id) => !done.has(id));
   }
 
@@ -366,15 +365,4 @@ export function createEventProcessor(deps: {
 /** First attempts of events no bigger than one FUB call share the batch's calls. */
 function sharesFetch(row: WebhookEventRow, plan: Extract<EventPlan, { kind: 'fetch' }>): boolean {
   return row.attempts <= 1 && plan.personIds.length <= PEOPLE_PER_REQUEST;
-}
-
-/** People of one answer share its time: one update per answer. */
-function groupByReadAt(people: FubPerson[]): Map<Date, number[]> {
-  const groups = new Map<number, { at: Date; ids: number[] }>();
-  for (const p of people) {
-    const group = groups.get(p.readAt.getTime()) ?? { at: p.readAt, ids: [] };
-    group.ids.push(p.id);
-    groups.set(p.readAt.getTime(), group);
-  }
-  return new Map([...groups.values()].map((g) => [g.at, g.ids]));
 }

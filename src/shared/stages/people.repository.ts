@@ -53,26 +53,23 @@ export function findPeople(db: Db | Trx, personIds: number[]): Promise<PersonRow
   return db.selectFrom('people').selectAll().where('person_id', 'in', personIds).execute();
 }
 
-/**
- * Notes that a read (a poll's page, a webhook's fetch) showed these people at `at` (FUB's clock), once
- * what it showed is recorded; never moves back. People not yet known are skipped.
- */
-export async function markRead(db: Db, personIds: number[], at: Date): Promise<void> {
+/** Notes that a poll saw these people just now (`at`, FUB's clock); people not yet known are skipped. */
+export async function markSeenByPoll(db: Db, personIds: number[], at: Date): Promise<void> {
   if (personIds.length === 0) return;
-  await sql`
-    UPDATE people SET fub_stage_seen_at = ${at}
-    WHERE person_id = ANY(${personIds}::bigint[]) AND (fub_stage_seen_at IS NULL OR fub_stage_seen_at < ${at})`.execute(db);
+  await sql`UPDATE people SET fub_stage_seen_at = ${at} WHERE person_id = ANY(${personIds}::bigint[])`.execute(db);
 }
 
 /**
- * Of these people, those already read after `after` (FUB's clock) and, when `eventId` is given, whose
- * move from that event is stored: a retried event has nothing left to learn about them.
+ * Of these people, those whose latest recorded read shows FUB's `updated` at or after `since` (FUB's
+ * clock) and, when `eventId` is given, whose move from that event is stored. `updated` moves on every
+ * edit, so such a read was made after any edit FUB stamped before it: an event of that time has
+ * nothing left to learn about them.
  */
-export async function findReadSince(db: Db, personIds: number[], after: Date, eventId: string | null): Promise<number[]> {
+export async function findReadSince(db: Db, personIds: number[], since: Date, eventId: string | null): Promise<number[]> {
   if (personIds.length === 0) return [];
-  const { rows } = await sql<{ person_id: string }>`
+  const { rows } = await sql<{ person_id: number | string }>`
     SELECT p.person_id FROM people p
-    WHERE p.person_id = ANY(${personIds}::bigint[]) AND p.fub_stage_seen_at >= ${after}
+    WHERE p.person_id = ANY(${personIds}::bigint[]) AND p.fub_updated_at >= ${since}
       AND (${eventId}::text IS NULL OR EXISTS (
         SELECT 1 FROM stage_evidence e WHERE e.person_id = p.person_id AND e.event_id = ${eventId} AND e.kind <> 'snapshot'))`.execute(db);
   return rows.map((r) => Number(r.person_id));
