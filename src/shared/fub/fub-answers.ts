@@ -30,13 +30,16 @@ const optionalText = z
 const looseText = optionalText.catch(null);
 const looseId = optionalFubId.catch(null);
 
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+
 const fubTime = z
   .string()
   .nullish()
   .transform((v, ctx) => {
     if (v === null || v === undefined || v.trim() === '') return null;
     const date = new Date(v);
-    if (Number.isNaN(date.getTime())) {
+    // FUB prints ISO 8601 ("2026-03-11T16:48:12Z"); Date would also read "1" as the year 2001.
+    if (!ISO_TIME.test(v.trim()) || Number.isNaN(date.getTime())) {
       ctx.addIssue({ code: 'custom', message: 'expected a date' });
       return z.NEVER;
     }

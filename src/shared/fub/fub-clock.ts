@@ -1,3 +1,6 @@
+// FUB's clock and ours differ by seconds, an operator's PC by minutes or hours: never by a day.
+const MAX_PLAUSIBLE_OFFSET_MS = 86_400_000;
+
 /**
  * FUB's clock as seen from this machine. FUB dates everything on its own clock, to the whole second,
  * and every answer carries a `Date` header; the difference between that and our clock (which on an
@@ -17,7 +20,9 @@ export class FubClock {
    */
   observe(dateHeader: unknown, sentAt: number, receivedAt: number): Date {
     const header = typeof dateHeader === 'string' ? Date.parse(dateHeader) : Number.NaN;
-    if (Number.isNaN(header)) return this.toFub(receivedAt);
+    // A Date a day or more away from ours is a broken header (a proxy's, a test's), not FUB's clock:
+    // believed, one answer would date a poll's watermark years away and every later poll read nothing.
+    if (Number.isNaN(header) || Math.abs(header - receivedAt) >= MAX_PLAUSIBLE_OFFSET_MS) return this.toFub(receivedAt);
     const estimate = this.toFub(receivedAt).getTime();
     // The header is FUB's clock truncated to the second, somewhere between sending and receiving.
     this.offset = header + 500 - (sentAt + receivedAt) / 2;
