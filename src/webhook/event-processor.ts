@@ -187,10 +187,10 @@ export function createEventProcessor(deps: {
   }
 
   /**
-   * Reads the event's people a chunk at a time and records each chunk as it comes. An event reading
-   * its own (big or retried) reads only the people not yet read since it happened. Throws when anyone could not be read (the event is
-   * retried for them), else when FUB showed someone nobody deleted (not visible yet). Returns how many
-   * were recorded.
+   * Reads the event's people a chunk at a time and records each chunk as it comes; an event reading
+   * its own (big or retried) reads only the people not yet read since it happened. Throws when anyone
+   * could not be read (the event is retried for them), else when FUB did not show someone nobody
+   * deleted (not visible yet). Returns how many were recorded.
    */
   async function recordFetched(planned: PlannedEvent, plan: Extract<EventPlan, { kind: 'fetch' }>, shared: PeopleFetch, eventLog: Logger): Promise<number> {
     const { row } = planned;
@@ -248,21 +248,6 @@ export function createEventProcessor(deps: {
     if (planned.eventTime === null) return plan.personIds;
     const done = new Set(await findReadSince(db, plan.personIds, fubSecond(planned.eventTime), plan.movedAt !== null ? planned.row.event_id : null));
     return plan.personIds.filter((id) => !done.has(id));
-  }
-
-  /** What a fetch tells about one person: the move the event dates (if any) and the read. */
-  function reportOfRead(row: WebhookEventRow, personId: number, person: FubPerson | undefined, moved: Evidence | null): PersonReports | null {
-    const evidence: Evidence[] = moved ? [moved] : [];
-    const snapshot = person ? snapshotFromRead(person, { source: `webhook_${row.event}`, eventId: row.event_id, receivedAt: row.received_at }) : null;
-    if (snapshot) evidence.push(snapshot);
-    if (evidence.length === 0 && !person) return null;
-    return {
-      personId,
-      evidence,
-      ...(person
-        ? { details: { firstName: person.firstName, lastName: person.lastName, assignedUserId: person.assignedUserId, assignedUserName: person.assignedTo } }
-        : {}),
-    };
   }
 
   /** The earliest event seen tells since when webhooks have been watching (FUB's clock). */
@@ -365,4 +350,19 @@ export function createEventProcessor(deps: {
 /** First attempts of events no bigger than one FUB call share the batch's calls. */
 function sharesFetch(row: WebhookEventRow, plan: Extract<EventPlan, { kind: 'fetch' }>): boolean {
   return row.attempts <= 1 && plan.personIds.length <= PEOPLE_PER_REQUEST;
+}
+
+/** What a fetch tells about one person: the move the event dates (if any) and the read. */
+function reportOfRead(row: WebhookEventRow, personId: number, person: FubPerson | undefined, moved: Evidence | null): PersonReports | null {
+  const evidence: Evidence[] = moved ? [moved] : [];
+  const snapshot = person ? snapshotFromRead(person, { source: `webhook_${row.event}`, eventId: row.event_id, receivedAt: row.received_at }) : null;
+  if (snapshot) evidence.push(snapshot);
+  if (evidence.length === 0 && !person) return null;
+  return {
+    personId,
+    evidence,
+    ...(person
+      ? { details: { firstName: person.firstName, lastName: person.lastName, assignedUserId: person.assignedUserId, assignedUserName: person.assignedTo } }
+      : {}),
+  };
 }
