@@ -305,7 +305,13 @@ describe('exact history on FUB-realistic input', function () {
     const person = h.sim.people.get(8)!;
     h.sim.faults.push((req) =>
       req.path === '/v1/people' && req.query.get('id') === '8'
-        ? { status: 200, body: { people: [{ id: 8, firstName: 'First8', lastName: 'Last8', stage: `${Q} `, updated: fubPersonTime(person.updated), created: fubPersonTime(person.created) }] } }
+        ? {
+            status: 200,
+            body: {
+              _metadata: { collection: 'people', offset: 0, limit: 1, total: 1, next: null },
+              people: [{ id: 8, firstName: 'First8', lastName: 'Last8', stage: `${Q} `, updated: fubPersonTime(person.updated), created: fubPersonTime(person.created) }],
+            },
+          }
         : undefined,
     );
     await deliverAll([move.peopleUpdated]);

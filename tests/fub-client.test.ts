@@ -38,7 +38,7 @@ describe('FUB API client', () => {
   it('fetches up to 100 people per call', async () => {
     const ids = Array.from({ length: 250 }, (_, i) => i + 1);
     for (const id of ids) sim.addPerson(id, 'Lead');
-    const people = await fub.getPeopleByIds(ids);
+    const { people } = await fub.getPeopleByIds(ids);
     expect(people.size).to.equal(250);
     expect(sim.requests.map((r) => r.query.get('id')!.split(',').length)).to.deep.equal([100, 100, 50]);
     expect(sim.requests.every((r) => r.query.get('includeTrash') === 'true')).to.equal(true);
@@ -58,9 +58,10 @@ describe('FUB API client', () => {
 
   it('retries 5xx and network failures a bounded number of times', async () => {
     sim.addPerson(1, 'Lead');
-    sim.faults.push(() => ({ status: 502, body: {} }));
+    sim.faults.push(() => ({ status: 502, rawBody: '<html>Bad gateway</html>' }));
     const error = await build({ maxRetries: 3 }).getPerson(1).catch((e: unknown) => e);
-    expect((error as Error).message).to.equal('FUB /people/1 answered 502 4 times');
+    // FUB's status and the first bytes of what it said.
+    expect((error as Error).message).to.equal('FUB /people/1 answered 502 4 times: "<html>Bad gateway</html>"');
     expect(sim.requests).to.have.length(4);
 
     const unreachable = createFubClient({ baseUrl: 'http://127.0.0.1:1/v1', apiKey: 'k', limiter, log: testLogger(), maxRetries: 2, retryBaseDelayMs: 5 });

@@ -33,7 +33,13 @@ describe('GET /metrics', () => {
     await h.deliver(a.stageUpdated); // duplicate
     await request(h.app.callback()).post('/webhooks/fub').set('FUB-Signature', '0'.repeat(64)).send('{}'); // unauthorized
     await h.deliver('not json'); // invalid
-    await h.deliver({ eventId: 'doomed', event: 'peopleStageUpdated', resourceIds: [3], eventCreated: new Date().toISOString(), data: { stage: 'A\u0000' } }); // accepted, will die
+    // FUB sends person 3 in a shape we cannot read (a stage that is no name): accepted, will die.
+    h.sim.edits.push((req, answer) => {
+      if (!req.query.get('id')?.split(',').includes('3')) return undefined;
+      const body = answer.body as { people: unknown[] };
+      return { ...answer, body: { ...body, people: [...body.people, { id: 3, stage: 42 }] } };
+    });
+    await h.deliver({ eventId: 'doomed', event: 'peopleUpdated', resourceIds: [3], eventCreated: new Date().toISOString() }); // accepted, will die
     await h.deliver({ eventId: 'later', event: 'peopleCreated', resourceIds: [1] }); // accepted, left in the inbox
     await h.tdb.db.updateTable('webhook_events').set({ next_attempt_at: new Date(Date.now() + 3_600_000) }).where('event_id', '=', 'later').execute();
     await h.processor.drain();

@@ -183,12 +183,14 @@ describe('capturing stage changes from webhooks', () => {
     h.sim.addPerson(108, 'Lead');
     h.sim.addPerson(109, 'Lead');
     h.sim.addPerson(666, 'Lead');
-    // FUB fails every request that names person 666; the database refuses a stage holding NUL.
+    h.sim.addPerson(667, 'Lead');
+    // FUB fails every request that names person 666, and answers an HTML page for any naming 667.
     h.sim.faults.push((req) => (req.query.get('id')?.split(',').includes('666') ? { status: 500, body: {} } : undefined));
+    h.sim.faults.push((req) => (req.query.get('id')?.split(',').includes('667') ? { status: 200, rawBody: '<html>Maintenance</html>' } : undefined));
     await h.deliver([
       { ...h.sim.movePerson(108, QUALIFIED, new Date('2026-11-20T20:00:00.000Z')).peopleUpdated, eventId: 'good-1' },
       { ...h.sim.movePerson(666, QUALIFIED).peopleUpdated, eventId: 'poison-fetch' },
-      { ...h.sim.movePerson(109, QUALIFIED, new Date('2026-11-20T20:00:01.000Z')).stageUpdated, eventId: 'poison-stage', data: { stage: 'A\u0000B' } },
+      { ...h.sim.movePerson(667, QUALIFIED).peopleUpdated, eventId: 'poison-answer' },
       { ...h.sim.movePerson(109, OFFERS_MADE, new Date('2026-11-20T20:00:02.000Z')).stageUpdated, eventId: 'good-2' },
     ]);
     await h.processor.drain();
@@ -196,12 +198,13 @@ describe('capturing stage changes from webhooks', () => {
     expect(rows.map((r) => [r.event_id, r.status])).to.deep.equal([
       ['good-1', 'completed'],
       ['good-2', 'completed'],
+      ['poison-answer', 'dead'],
       ['poison-fetch', 'dead'],
-      ['poison-stage', 'dead'],
     ]);
     expect(rows[2]).to.include({ attempts: 3 });
-    expect(rows[2]!.error_message).to.match(/answered 500/);
+    expect(rows[2]!.error_message).to.match(/answered 200 with a body that is not JSON: "<html>Maintenance<\/html>"/);
     expect(rows[3]).to.include({ attempts: 3 });
+    expect(rows[3]!.error_message).to.match(/answered 500/);
     expect(await historyOf(h.tdb.db, 108)).to.have.length(1);
     expect(await historyOf(h.tdb.db, 109)).to.deep.equal([{ from: null, to: OFFERS_MADE, at: '2026-11-20T20:00:02.000Z' }]);
   });

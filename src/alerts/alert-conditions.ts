@@ -13,16 +13,11 @@ const PENDING = new Set(['received', 'processing', 'failed']);
 
 /**
  * What is wrong now: the report's problems (a STALE source, which for `polling` means a poll is
- * overdue; dead events), the last finished poll having failed, and an inbox that backs up.
+ * overdue; the last finished poll having failed; dead events), and an inbox that backs up.
  */
 export async function observeConditions(db: Db, options: { now: Date; inboxBacklogMs: number }): Promise<ObservedConditions> {
   const report = await readHealthReport(db);
   const conditions: Condition[] = [...report.problems];
-  const lastFinished = report.polls.find((p) => p.status === 'succeeded' || p.status === 'failed');
-  if (lastFinished?.status === 'failed') {
-    const started = (lastFinished.started_at as Date).toISOString();
-    conditions.push({ key: 'poll_failed', text: `the last poll (started ${started}) failed: ${String(lastFinished.error ?? 'no error recorded')}` });
-  }
   const pending = report.inbox.filter((r) => PENDING.has(r.status));
   const oldest = Math.min(...pending.map((r) => r.oldest_received_at?.getTime() ?? Infinity));
   const waitedMs = options.now.getTime() - oldest;

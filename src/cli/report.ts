@@ -4,7 +4,8 @@ import { readHealthReport } from '../shared/health-report.js';
 
 /**
  * The daily check as readable tables: source health, the inbox, recent polls. Returns the exit
- * code: 2 when a source is STALE or events are dead-lettered (so cron can alert), else 0.
+ * code: 2 when a source is STALE, the last poll failed, or events are dead-lettered (so cron can
+ * alert), else 0.
  */
 export async function printReport(db: Db, write: (text: string) => void, timeZone = 'UTC'): Promise<number> {
   // "Today" in source health is the business's day.

@@ -3,7 +3,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Db } from '../shared/db/database.js';
 import type { PollMode } from '../shared/db/schema.js';
 import type { PersonRow } from '../shared/db/schema.js';
-import { FubApiError, toFubPerson, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
+import { isFubRefusal, type FubClient, type FubPerson, type UnreadablePerson } from '../shared/fub/fub-client.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { SnapshotEvidence } from '../shared/stages/evidence.js';
@@ -63,11 +63,6 @@ const PROBE_SIZE = 25;
 // Only one poll at a time across every process sharing the database.
 const POLL_LOCK_KEY = 0x0f0b_9011;
 
-interface PeoplePage {
-  _metadata?: { next?: string | null; nextLink?: string | null; total?: number };
-  people?: unknown[];
-}
-
 export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; options: PollerOptions; metrics?: Metrics }): Poller {
   const { db, fub, options } = deps;
   const log = deps.log.child({ component: 'poller' });
@@ -105,17 +100,20 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     runLog.info({ watermark, resumingBackfill: mode === 'full' && backfill.cursor !== null }, 'poll started');
     const callsBefore = fub.stats.calls;
     const start = startOnFubClock();
+    const unreadable: UnreadablePerson[] = [];
     try {
       const completeAsOf =
         mode === 'full'
-          ? await walkAll(start, backfill.cursor !== null && !fullRequested ? backfill : null, counts, runLog)
-          : await walkChangedSince(watermark!, start, counts, runLog).then((done) => (done ? start() : undefined));
+          ? await walkAll(start, backfill.cursor !== null && !fullRequested ? backfill : null, counts, unreadable, runLog)
+          : await walkChangedSince(watermark!, start, counts, unreadable, runLog).then((done) => (done ? start() : undefined));
       counts.api_calls = fub.stats.calls - callsBefore;
       if (completeAsOf === undefined) {
         await finishPollRun(db, run.id, { status: 'interrupted' }, counts);
         runLog.info(counts, 'poll interrupted');
         return { status: 'interrupted', runId: run.id, mode, counts };
       }
+      // Everyone else is recorded; failing keeps the watermark, so the next poll reads them again.
+      if (unreadable.length > 0) throw new Error(describeUnreadable(unreadable));
       await finishPollRun(db, run.id, { status: 'succeeded', completeAsOf }, counts);
       runLog.info({ status: 'succeeded', ...counts }, 'poll finished');
       return { status: 'succeeded', runId: run.id, mode, counts };
@@ -139,12 +137,12 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
   }
 
   /** Newest first, stopping at the watermark. Returns false when interrupted. */
-  async function walkChangedSince(watermark: Date, start: () => Date, counts: PollCounts, runLog: Logger): Promise<boolean> {
+  async function walkChangedSince(watermark: Date, start: () => Date, counts: PollCounts, unreadable: UnreadablePerson[], runLog: Logger): Promise<boolean> {
     let next: string | undefined;
     let ascending = (await readDescendingSort(db) ?? (await probeDescendingSort(runLog))) === false;
     for (;;) {
       if (interruptRequested) return false;
-      const page = await fetchPage({ sort: '-updated' }, next, counts);
+      const page = await fetchPage({ sort: '-updated' }, next, counts, unreadable);
       if (next === undefined) await noteWatchingSince(db, start());
       const people = page.people;
       // FUB documents `sort=updated`; if a page is not newest first, the '-' was not honoured and
@@ -175,6 +173,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     runStart: () => Date,
     resumeFrom: { cursor: string | null; startedAt: Date | null; peopleSeen: number } | null,
     counts: PollCounts,
+    unreadable: UnreadablePerson[],
     runLog: Logger,
   ): Promise<Date | undefined> {
     let resume = resumeFrom;
@@ -189,10 +188,10 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
       if (interruptRequested) return undefined;
       let page: Awaited<ReturnType<typeof fetchPage>>;
       try {
-        page = await fetchPage({ sort: 'created' }, next, counts);
+        page = await fetchPage({ sort: 'created' }, next, counts, unreadable);
       } catch (error) {
         // A saved cursor FUB no longer accepts (expired) would fail every run: start the walk over.
-        if (!(resume && next === resume.cursor && error instanceof FubApiError && error.status !== undefined && error.status < 500)) throw error;
+        if (!(resume && next === resume.cursor && isFubRefusal(error))) throw error;
         runLog.warn({ err: error }, 'FUB refused the saved cursor; starting the full walk over');
         next = undefined;
         seenBefore = 0;
@@ -217,7 +216,8 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
         return startedAt;
       }
       next = page.next;
-      await saveBackfillState(db, { cursor: next, startedAt, peopleSeen: seenBefore });
+      // Not past a page with someone we could not read: a walk resumed later must read them again.
+      if (unreadable.length === 0) await saveBackfillState(db, { cursor: next, startedAt, peopleSeen: seenBefore });
     }
   }
 
@@ -227,15 +227,12 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
    * and they start with different people. A 4xx for '-updated' means it is not supported.
    */
   async function probeDescendingSort(runLog: Logger): Promise<boolean | null> {
-    const page = async (sort: string): Promise<FubPerson[]> => {
-      const { data, fubTime } = await fub.getTimed<PeoplePage>('/people', { sort, limit: PROBE_SIZE, includeTrash: true });
-      return (data.people ?? []).map((raw) => toFubPerson(raw, fubTime)).filter((p): p is FubPerson => p !== null);
-    };
+    const page = async (sort: string): Promise<FubPerson[]> => (await fub.getPeoplePage({ sort, limit: PROBE_SIZE })).people;
     let down: FubPerson[];
     try {
       down = await page('-updated');
     } catch (error) {
-      if (!(error instanceof FubApiError && error.status !== undefined && error.status >= 400 && error.status < 500)) throw error;
+      if (!isFubRefusal(error)) throw error;
       await saveDescendingSort(db, false);
       runLog.warn({ err: error }, 'FUB refused sort=-updated; incremental polls will read every page');
       return false;
@@ -248,20 +245,17 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     return honoured;
   }
 
+  /** A checked page (a malformed answer throws: it is never "nobody changed"); people it could not read are noted. */
   async function fetchPage(
     order: { sort: string },
     next: string | undefined,
     counts: PollCounts,
+    unreadable: UnreadablePerson[],
   ): Promise<{ people: FubPerson[]; next: string | undefined; total: number | undefined }> {
-    const { data: body, fubTime } = await fub.getTimed<PeoplePage>('/people', {
-      ...order,
-      limit: pageSize,
-      includeTrash: true,
-      ...(next ? { next } : {}),
-    });
+    const page = await fub.getPeoplePage({ ...order, limit: pageSize, next });
     counts.pages += 1;
-    const people = (body.people ?? []).map((raw) => toFubPerson(raw, fubTime)).filter((p): p is FubPerson => p !== null);
-    return { people, next: nextCursor(body), total: body._metadata?.total };
+    unreadable.push(...page.unreadable);
+    return page;
   }
 
   /**
@@ -384,14 +378,12 @@ function isNewestFirst(people: FubPerson[]): boolean {
   return dates.every((d, i) => i === 0 || d <= dates[i - 1]!);
 }
 
-/** `_metadata.next`, or the `next` parameter of `_metadata.nextLink` when only the link is given. */
-function nextCursor(body: PeoplePage): string | undefined {
-  if (body._metadata?.next) return body._metadata.next;
-  const link = body._metadata?.nextLink;
-  if (!link) return undefined;
-  try {
-    return new URL(link).searchParams.get('next') ?? undefined;
-  } catch {
-    return undefined;
-  }
+/** Why a poll that read every page still failed: people FUB sent that could not be read. */
+function describeUnreadable(unreadable: UnreadablePerson[]): string {
+  const ids = unreadable.map((u) => (u.id === null ? 'without an id' : String(u.id)));
+  const shown = ids.length > 10 ? `${ids.slice(0, 10).join(', ')} and ${ids.length - 10} more` : ids.join(', ');
+  return (
+    `FUB sent ${unreadable.length} ${unreadable.length === 1 ? 'person' : 'people'} we could not read (${shown}; first: ${unreadable[0]!.reason}); ` +
+    'everyone else was recorded, and the next poll reads them again from the same point'
+  );
 }

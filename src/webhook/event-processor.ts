@@ -2,16 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { ProcessingConfig } from '../shared/config.js';
 import type { Db } from '../shared/db/database.js';
 import type { WebhookEventRow } from '../shared/db/schema.js';
-import { backoff, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
+import { backoff, PEOPLE_PER_REQUEST, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { Evidence } from '../shared/stages/evidence.js';
 import type { PersonReports } from '../shared/stages/record-person-reports.js';
 import { recordReports } from '../shared/stages/record-reports.js';
-import { moveFromWebhook, snapshotFromRead, unnamedMoveFromWebhook } from '../shared/stages/report-times.js';
+import { fubSecond, moveFromWebhook, snapshotFromRead, trustedEventTime, unnamedMoveFromWebhook, watchingSinceOf } from '../shared/stages/report-times.js';
 import { createStageDirectory } from '../shared/stages/stage-directory.js';
 import { noteWatchingSince } from '../shared/stages/stage-evidence.repository.js';
-import { findPeople } from '../shared/stages/people.repository.js';
+import { findPeople, findReadSince } from '../shared/stages/people.repository.js';
+import { fetchPeopleInChunks, type PeopleFetch, type PersonRead } from './fetch-people.js';
 import { planEvent, type EventPlan } from './plan-event.js';
 import { claimDueEvents, expireLeases, extendLease, finishEvent, releaseEvents } from './webhook-events.repository.js';
 
@@ -35,9 +36,20 @@ export interface EventProcessor {
   stop(): Promise<void>;
 }
 
-type FetchResult = { people: Map<number, FubPerson> } | { error: Error };
+/** A claimed event, what it takes, and the time it can be trusted with (FUB's clock). */
+interface PlannedEvent {
+  row: WebhookEventRow;
+  plan: EventPlan;
+  /** `eventCreated` when it can be FUB's own (see trustedEventTime). */
+  eventTime: Date | null;
+  /** FUB's clock when we received the event. */
+  fubReceivedAt: Date;
+}
 
 class PersonNotFoundError extends Error {}
+
+/** Shutdown came while the event waited on FUB: hand it back untouched rather than count an attempt. */
+class HandBack extends Error {}
 
 export function createEventProcessor(deps: {
   db: Db;
@@ -79,9 +91,10 @@ export function createEventProcessor(deps: {
     const heartbeat = setInterval(() => {
       extendLease(db, claim, options.leaseSeconds).catch((error: unknown) => log.warn({ err: error }, 'could not renew lease'));
     }, Math.max(1000, (options.leaseSeconds * 1000) / 3));
+    let shared: PeopleFetch | undefined;
     try {
-      const plans = rows.map((row) => ({ row, plan: planEvent(row) }));
-      const fetched = await fetchPeople(plans);
+      const plans = await planEvents(rows);
+      shared = fetchShared(plans);
       // A few events at once: the person lock serializes any two about the same person, and the
       // core fits reports in whatever order they come.
       let next = 0;
@@ -89,9 +102,9 @@ export function createEventProcessor(deps: {
       await Promise.all(
         Array.from({ length: Math.min(eventConcurrency, plans.length) }, async () => {
           while (next < plans.length) {
-            const { row, plan } = plans[next++]!;
-            if (stopping) unstarted.push(row.id);
-            else await processEvent(row, plan, fetched.get(row.id), claim);
+            const planned = plans[next++]!;
+            if (stopping) unstarted.push(planned.row.id);
+            else await processEvent(planned, shared!, claim);
           }
         }),
       );
@@ -100,36 +113,45 @@ export function createEventProcessor(deps: {
         log.info({ released: unstarted.length }, 'released unstarted events for shutdown');
       }
     } finally {
+      await shared?.settled();
       clearInterval(heartbeat);
     }
     return rows.length;
   }
 
   /**
-   * First attempts share FUB calls (100 people each); a retried event is fetched alone, so one
-   * person FUB keeps failing on cannot hold other events back.
+   * Plans each event with the time it can be trusted with. An `eventCreated` past FUB's clock at
+   * receipt is checked against a fresh reading of FUB's clock first (one call per batch at most).
    */
-  async function fetchPeople(plans: { row: WebhookEventRow; plan: EventPlan }[]): Promise<Map<number, FetchResult>> {
-    const results = new Map<number, FetchResult>();
-    const needing = plans.filter((p) => p.plan.kind === 'fetch');
-    const shared = needing.filter((p) => p.row.attempts <= 1);
-    const groups = [shared, ...needing.filter((p) => p.row.attempts > 1).map((p) => [p])].filter((g) => g.length > 0);
-    await Promise.all(
-      groups.map(async (group) => {
-        const ids = group.flatMap((p) => (p.plan.kind === 'fetch' ? p.plan.personIds : []));
-        let result: FetchResult;
-        try {
-          result = { people: await fub.getPeopleByIds(ids) };
-        } catch (error) {
-          result = { error: error as Error };
-        }
-        for (const p of group) results.set(p.row.id, result);
-      }),
-    );
-    return results;
+  async function planEvents(rows: WebhookEventRow[]): Promise<PlannedEvent[]> {
+    const fubReceived = (row: WebhookEventRow): Date => fub.clock.toFub(row.received_at.getTime());
+    const suspicious = rows.filter((row) => row.event_created !== null && trustedEventTime(row.event_created, fubReceived(row)) === null);
+    const heardAt = fub.clock.heardAtMs;
+    if (suspicious.length > 0 && (heardAt === undefined || suspicious.some((row) => heardAt < row.received_at.getTime()))) {
+      // Any answer tells FUB's clock; the stage list is one we have a use for. Never throws.
+      await stages.refresh();
+    }
+    return rows.map((row) => {
+      const fubReceivedAt = fubReceived(row);
+      const eventTime = trustedEventTime(row.event_created, fubReceivedAt);
+      if (row.event_created !== null && eventTime === null) {
+        log.warn({ eventId: row.event_id, eventCreated: row.event_created, fubReceivedAt }, "eventCreated is later than FUB's clock allows; the event is taken without a time");
+      }
+      return { row, plan: planEvent({ ...row, event_created: eventTime }), eventTime, fubReceivedAt };
+    });
   }
 
-  async function processEvent(row: WebhookEventRow, plan: EventPlan, fetched: FetchResult | undefined, claim: string): Promise<void> {
+  /**
+   * First attempts of small events share FUB calls (100 people each, every call on its own). A big
+   * event, or a retried one, reads its own people as it goes, so it holds up no one else.
+   */
+  function fetchShared(plans: PlannedEvent[]): PeopleFetch {
+    const ids = plans.flatMap(({ row, plan }) => (plan.kind === 'fetch' && sharesFetch(row, plan) ? plan.personIds : []));
+    return fetchPeopleInChunks(fub, ids, { ahead: 2, stopped: () => stopping });
+  }
+
+  async function processEvent(planned: PlannedEvent, shared: PeopleFetch, claim: string): Promise<void> {
+    const { row, plan } = planned;
     const eventLog = log.child({ eventId: row.event_id, event: row.event, personIds: row.resource_ids, attempt: row.attempts });
     try {
       if (plan.kind === 'ignore') {
@@ -137,65 +159,102 @@ export function createEventProcessor(deps: {
         eventLog.info({ outcome: 'ignored', reason: plan.reason }, 'webhook event ignored');
         return;
       }
-      if (row.event_created !== null) await noteWatching(row.event_created);
-      const reports = await reportsOf(row, plan, fetched);
-      for (const report of reports.recorded) await recordReports(db, eventLog, report);
-      if (reports.missing.length > 0) throw new PersonNotFoundError(`person ${reports.missing.join(', ')} not found in FUB yet`);
+      const watching = watchingSinceOf(planned.eventTime, planned.fubReceivedAt);
+      if (watching !== null) await noteWatching(watching);
+      const recorded = plan.kind === 'fetch' ? await recordFetched(planned, plan, shared, eventLog) : await recordGiven(row, plan, eventLog);
       await finish(row, claim, { status: 'completed' }, eventLog);
       deps.metrics?.processingLagSeconds.observe((Date.now() - row.received_at.getTime()) / 1000);
-      eventLog.info({ outcome: 'completed', people: reports.recorded.length }, 'webhook event processed');
+      eventLog.info({ outcome: 'completed', people: recorded }, 'webhook event processed');
     } catch (error) {
-      await failEvent(row, claim, error as Error, eventLog);
+      if (error instanceof HandBack) {
+        await releaseEvents(db, [row.id], claim);
+        eventLog.info('released for shutdown while waiting on FUB');
+      } else await failEvent(row, claim, error as Error, eventLog);
     }
   }
 
-  /** What the event tells about each person it names, and whom FUB could not show us. */
-  async function reportsOf(
-    row: WebhookEventRow,
-    plan: Exclude<EventPlan, { kind: 'ignore' }>,
-    fetched: FetchResult | undefined,
-  ): Promise<{ recorded: PersonReports[]; missing: number[] }> {
+  /** An event that says it all (a named stage, a deletion): one report per person. Returns how many. */
+  async function recordGiven(row: WebhookEventRow, plan: Extract<EventPlan, { kind: 'stage-given' | 'delete' }>, eventLog: Logger): Promise<number> {
     const event = { eventId: row.event_id, event: row.event, receivedAt: row.received_at };
     if (plan.kind === 'delete') {
-      return { recorded: plan.personIds.map((personId) => ({ personId, evidence: [], deletedAt: plan.at ?? row.received_at })), missing: [] };
+      for (const personId of plan.personIds) await recordReports(db, eventLog, { personId, evidence: [], deletedAt: plan.at ?? row.received_at });
+      return plan.personIds.length;
     }
-    if (plan.kind === 'stage-given') {
-      await stages.resolve([plan.stage]);
-      const move = moveFromWebhook({ ...event, eventCreated: plan.at }, plan.stage, stages.idOf(plan.stage));
-      return { recorded: plan.personIds.map((personId) => ({ personId, evidence: [move] })), missing: [] };
-    }
-    if (fetched === undefined) throw new Error('people were not fetched');
-    if ('error' in fetched) throw fetched.error;
-    const read = [...fetched.people.values()];
-    await stages.learn(read.flatMap((p) => (p.stageId !== null && p.stage !== null ? [{ id: p.stageId, name: p.stage }] : [])));
+    await stages.resolve([plan.stage]);
+    const move = moveFromWebhook({ ...event, eventCreated: plan.at }, plan.stage, stages.idOf(plan.stage));
+    for (const personId of plan.personIds) await recordReports(db, eventLog, { personId, evidence: [move] });
+    return plan.personIds.length;
+  }
+
+  /**
+   * Reads the event's people a chunk at a time and records each chunk as it comes; an event reading
+   * its own (big or retried) reads only the people not yet read since it happened. Throws when anyone
+   * could not be read (the event is retried for them), else when FUB did not show someone nobody
+   * deleted (not visible yet). Returns how many were recorded.
+   */
+  async function recordFetched(planned: PlannedEvent, plan: Extract<EventPlan, { kind: 'fetch' }>, shared: PeopleFetch, eventLog: Logger): Promise<number> {
+    const { row } = planned;
+    const event = { eventId: row.event_id, event: row.event, receivedAt: row.received_at };
     const moved = plan.movedAt !== null ? unnamedMoveFromWebhook({ ...event, eventCreated: plan.movedAt }) : null;
-    const recorded: PersonReports[] = [];
+    const own = !sharesFetch(row, plan);
+    const toRead = own ? await stillToRead(planned, plan) : plan.personIds;
+    const ownFetch = own ? fetchPeopleInChunks(fub, toRead, { ahead: 1, stopped: () => stopping }) : undefined;
+    const source = ownFetch ?? shared;
+    let recorded = 0;
+    const failed: { personId: number; error: Error }[] = [];
     const absent: number[] = [];
-    for (const personId of plan.personIds) {
-      const person = fetched.people.get(personId);
-      const evidence: Evidence[] = moved ? [moved] : [];
-      const snapshot = person ? snapshotFromRead(person, { source: `webhook_${row.event}`, eventId: row.event_id, receivedAt: row.received_at }) : null;
-      if (snapshot) evidence.push(snapshot);
-      if (!person) absent.push(personId);
-      if (evidence.length === 0 && !person) continue;
-      recorded.push({
-        personId,
-        evidence,
-        ...(person
-          ? { details: { firstName: person.firstName, lastName: person.lastName, assignedUserId: person.assignedUserId, assignedUserName: person.assignedTo, leadSource: person.source } }
-          : {}),
-      });
+    try {
+      for (let i = 0; i < toRead.length; i += PEOPLE_PER_REQUEST) {
+        const chunk = toRead.slice(i, i + PEOPLE_PER_REQUEST);
+        const reads = await Promise.all(chunk.map(async (personId): Promise<[number, PersonRead]> => [personId, await source.read(personId)]));
+        // What is recorded stays recorded (and is not read again), so a chunk boundary is a safe place to stop.
+        if (stopping) throw new HandBack();
+        const people = reads.flatMap(([, read]) => ('person' in read ? [read.person] : []));
+        await stages.learn(people.flatMap((p) => (p.stageId !== null && p.stage !== null ? [{ id: p.stageId, name: p.stage }] : [])));
+        for (const [personId, read] of reads) {
+          if ('error' in read) {
+            failed.push({ personId, error: read.error });
+            continue;
+          }
+          const person = 'person' in read ? read.person : undefined;
+          if (!person) absent.push(personId);
+          const report = reportOfRead(row, personId, person, moved);
+          if (report === null) continue;
+          await recordReports(db, eventLog, report);
+          recorded += 1;
+        }
+      }
+    } finally {
+      await ownFetch?.settled();
+    }
+    if (failed.length > 0) {
+      const first = failed[0]!;
+      const who = failed.length === 1 ? `person ${first.personId}` : `${failed.length} people (first ${first.personId})`;
+      throw new Error(`${who} could not be read from FUB: ${first.error.message}`);
     }
     // FUB answers nothing for a person it deleted; only the others are worth waiting for.
     const deleted = new Set((await findPeople(db, absent)).filter((p) => p.deleted_at !== null).map((p) => p.person_id));
-    return { recorded, missing: absent.filter((id) => !deleted.has(id)) };
+    const missing = absent.filter((id) => !deleted.has(id));
+    if (missing.length > 0) throw new PersonNotFoundError(`person ${missing.join(', ')} not found in FUB yet`);
+    return recorded;
+  }
+
+  /**
+   * The event's people not read since it happened: the others were read (and their move from this
+   * event stored) by an earlier attempt, or by anyone else, and reading them again adds nothing. An
+   * event without a time it can be trusted with reads everyone.
+   */
+  async function stillToRead(planned: PlannedEvent, plan: Extract<EventPlan, { kind: 'fetch' }>): Promise<number[]> {
+    if (planned.eventTime === null) return plan.personIds;
+    const done = new Set(await findReadSince(db, plan.personIds, fubSecond(planned.eventTime), plan.movedAt !== null ? planned.row.event_id : null));
+    return plan.personIds.filter((id) => !done.has(id));
   }
 
   /** The earliest event seen tells since when webhooks have been watching (FUB's clock). */
-  async function noteWatching(eventCreated: Date): Promise<void> {
-    if (eventCreated.getTime() >= watchingFloor) return;
-    await noteWatchingSince(db, eventCreated);
-    watchingFloor = eventCreated.getTime();
+  async function noteWatching(since: Date): Promise<void> {
+    if (since.getTime() >= watchingFloor) return;
+    await noteWatchingSince(db, since);
+    watchingFloor = since.getTime();
   }
 
   async function finish(row: WebhookEventRow, claim: string, result: Parameters<typeof finishEvent>[3], eventLog: Logger): Promise<void> {
@@ -285,5 +344,25 @@ export function createEventProcessor(deps: {
       stopping = false;
       log.info('event processor stopped');
     },
+  };
+}
+
+/** First attempts of events no bigger than one FUB call share the batch's calls. */
+function sharesFetch(row: WebhookEventRow, plan: Extract<EventPlan, { kind: 'fetch' }>): boolean {
+  return row.attempts <= 1 && plan.personIds.length <= PEOPLE_PER_REQUEST;
+}
+
+/** What a fetch tells about one person: the move the event dates (if any) and the read. */
+function reportOfRead(row: WebhookEventRow, personId: number, person: FubPerson | undefined, moved: Evidence | null): PersonReports | null {
+  const evidence: Evidence[] = moved ? [moved] : [];
+  const snapshot = person ? snapshotFromRead(person, { source: `webhook_${row.event}`, eventId: row.event_id, receivedAt: row.received_at }) : null;
+  if (snapshot) evidence.push(snapshot);
+  if (evidence.length === 0 && !person) return null;
+  return {
+    personId,
+    evidence,
+    ...(person
+      ? { details: { firstName: person.firstName, lastName: person.lastName, assignedUserId: person.assignedUserId, assignedUserName: person.assignedTo, leadSource: person.source } }
+      : {}),
   };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { cleanFubText } from '../shared/fub/fub-text.js';
 
 /** One event of a delivery, as the inbox stores it. Nothing here rejects: odd shapes are kept. */
 export interface InboxEvent {
@@ -40,11 +41,10 @@ function toInboxEvent(element: unknown): InboxEvent {
   };
 }
 
-// PostgreSQL text cannot hold NUL; such strings are kept only inside the raw payload.
+// PostgreSQL text cannot hold NUL; such strings are kept as sent only inside the raw payload.
 function cleanText(value: unknown): string | null {
   if (typeof value !== 'string' && typeof value !== 'number') return null;
-  const text = String(value).replaceAll('\u0000', '').trim();
-  return text === '' ? null : text;
+  return cleanFubText(String(value));
 }
 
 function toResourceIds(value: unknown): number[] {

@@ -1,4 +1,5 @@
 import type { WebhookEventRow } from '../shared/db/schema.js';
+import { cleanFubText } from '../shared/fub/fub-text.js';
 
 /** What processing one inbox event takes, decided from the stored event alone (no I/O). */
 export type EventPlan =
@@ -28,11 +29,14 @@ export function planEvent(row: Pick<WebhookEventRow, 'event' | 'resource_ids' | 
   return { kind: 'fetch', personIds: row.resource_ids, movedAt: row.event === 'peopleStageUpdated' ? row.event_created : null };
 }
 
-/** FUB's stage names are free text: trimmed here, once, as every name from FUB is. */
+/**
+ * FUB's stage names are free text: cleaned here (NUL, lone surrogates) and trimmed, as every text from
+ * FUB is. The stored payload keeps what FUB sent, so an event stored before this rule replays too.
+ */
 function givenStage(payload: unknown): string | null {
   if (payload === null || typeof payload !== 'object') return null;
   const data = (payload as { data?: unknown }).data;
   if (data === null || typeof data !== 'object') return null;
   const stage = (data as { stage?: unknown }).stage;
-  return typeof stage === 'string' && stage.trim() !== '' ? stage.trim() : null;
+  return typeof stage === 'string' ? cleanFubText(stage) : null;
 }

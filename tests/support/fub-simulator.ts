@@ -53,6 +53,8 @@ export interface SimResponse {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** Bytes sent exactly as given instead of `body` (HTML, truncated JSON, invalid UTF-8). */
+  rawBody?: string | Buffer;
   /** Milliseconds to wait before answering. */
   delayMs?: number;
   /** Cut the connection instead of answering (a reset). */
@@ -60,6 +62,9 @@ export interface SimResponse {
 }
 
 export type Fault = (req: SimRequest) => SimResponse | undefined;
+
+/** Changes the simulator's own answer (a person's field, a header, the bytes); undefined keeps it. */
+export type AnswerEdit = (req: SimRequest, answer: SimResponse) => SimResponse | undefined;
 
 export interface WebhookEnvelope {
   eventId: string;
@@ -98,6 +103,8 @@ export class FubSimulator {
   private frozenAt: number | undefined;
   /** Consulted in order for each request; the first answer wins. Remove with `faults.length = 0`. */
   readonly faults: Fault[] = [];
+  /** Applied in order to every answer the simulator gives itself (not to a fault's). Remove with `edits.length = 0`. */
+  readonly edits: AnswerEdit[] = [];
   /** Advertised in X-RateLimit-* headers; `enforceRateLimit` also answers 429 past it. */
   rateLimit = { limit: 250, windowSeconds: 10 };
   enforceRateLimit = false;
@@ -136,6 +143,7 @@ export class FubSimulator {
     this.webhooks.length = 0;
     this.requests.length = 0;
     this.faults.length = 0;
+    this.edits.length = 0;
     this.enforceRateLimit = false;
     this.ignoreDescending = false;
     this.descendingFallsBackToCreated = false;
@@ -289,7 +297,10 @@ export class FubSimulator {
       answer = fault(request);
       if (answer) break;
     }
-    answer ??= this.rateLimited(request) ?? this.authFailure(request) ?? this.route(request);
+    if (!answer) {
+      answer = this.rateLimited(request) ?? this.authFailure(request) ?? this.route(request);
+      for (const edit of this.edits) answer = edit(request, answer) ?? answer;
+    }
     const delay = (answer.delayMs ?? 0) + this.latencyMs;
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     if (answer.reset) {
@@ -308,7 +319,7 @@ export class FubSimulator {
       'X-RateLimit-Context': 'global',
       ...answer.headers,
     });
-    res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+    res.end(answer.rawBody ?? (answer.body === undefined ? '' : JSON.stringify(answer.body)));
   }
 
   /**

@@ -1,3 +1,6 @@
+// FUB's clock and ours differ by seconds, an operator's PC by minutes or hours: never by a day.
+const MAX_PLAUSIBLE_OFFSET_MS = 86_400_000;
+
 /**
  * FUB's clock as seen from this machine. FUB dates everything on its own clock, to the whole second,
  * and every answer carries a `Date` header; the difference between that and our clock (which on an
@@ -6,6 +9,7 @@
  */
 export class FubClock {
   private offset: number | undefined;
+  private lastHeardAt: number | undefined;
 
   constructor(private readonly localNow: () => number = Date.now) {}
 
@@ -16,10 +20,13 @@ export class FubClock {
    */
   observe(dateHeader: unknown, sentAt: number, receivedAt: number): Date {
     const header = typeof dateHeader === 'string' ? Date.parse(dateHeader) : Number.NaN;
-    if (Number.isNaN(header)) return this.toFub(receivedAt);
+    // A Date a day or more away from ours is a broken header (a proxy's, a test's), not FUB's clock:
+    // believed, one answer would date a poll's watermark years away and every later poll read nothing.
+    if (Number.isNaN(header) || Math.abs(header - receivedAt) >= MAX_PLAUSIBLE_OFFSET_MS) return this.toFub(receivedAt);
     const estimate = this.toFub(receivedAt).getTime();
     // The header is FUB's clock truncated to the second, somewhere between sending and receiving.
     this.offset = header + 500 - (sentAt + receivedAt) / 2;
+    this.lastHeardAt = receivedAt;
     return new Date(Math.min(header + 999, Math.max(header, estimate)));
   }
 
@@ -31,6 +38,11 @@ export class FubClock {
   /** A moment of our clock on FUB's clock. */
   toFub(localMs: number): Date {
     return new Date(localMs + (this.offset ?? 0));
+  }
+
+  /** When (our clock, ms) an answer last told FUB's clock; undefined until one did. */
+  get heardAtMs(): number | undefined {
+    return this.lastHeardAt;
   }
 
   /** FUB's clock minus ours in ms; undefined until an answer carried a `Date` header. */

@@ -1,4 +1,7 @@
 const WINDOW_MARGIN_MS = 150;
+// FUB's window is 10 s; a header asking for more than a minute is broken, and must not stop every
+// FUB call of the process for hours.
+export const MAX_FUB_WAIT_MS = 60_000;
 
 /**
  * One per process, shared by every FUB caller (webhook processing and the poller), so together
@@ -45,7 +48,7 @@ export class FubRateLimiter {
     const limit = numberHeader(headers['x-ratelimit-limit']);
     const remaining = numberHeader(headers['x-ratelimit-remaining']);
     const windowSeconds = numberHeader(headers['x-ratelimit-window']);
-    if (windowSeconds !== undefined && windowSeconds > 0) this.windowMs = windowSeconds * 1000;
+    if (windowSeconds !== undefined && windowSeconds > 0) this.windowMs = Math.min(windowSeconds * 1000, MAX_FUB_WAIT_MS);
     if (limit !== undefined && limit > 0) this.limit = limit;
     // FUB counts requests we cannot see (other systems on the key): trust its remaining count.
     if (remaining !== undefined && remaining <= 0) this.blockFor(this.windowMs);
@@ -53,7 +56,7 @@ export class FubRateLimiter {
 
   /** After a 429: nobody sends until `ms` has passed. */
   blockFor(ms: number): void {
-    this.blockedUntil = Math.max(this.blockedUntil, this.now() + ms);
+    this.blockedUntil = Math.max(this.blockedUntil, this.now() + Math.min(ms, MAX_FUB_WAIT_MS));
   }
 
   private delayBeforeNext(): number {

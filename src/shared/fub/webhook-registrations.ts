@@ -1,4 +1,7 @@
+import { webhookSchema, webhooksAnswerSchema, type FubWebhook } from './fub-answers.js';
 import type { FubClient } from './fub-client.js';
+
+export type { FubWebhook };
 
 /** The events the collector needs: stage moves, the person events that may carry one, and deletions. */
 export const COLLECTOR_EVENTS = ['peopleStageUpdated', 'peopleUpdated', 'peopleCreated', 'peopleDeleted'] as const;
@@ -6,21 +9,13 @@ export const COLLECTOR_EVENTS = ['peopleStageUpdated', 'peopleUpdated', 'peopleC
 /** FUB's documented limit is a couple of webhooks per event per system. */
 export const WEBHOOKS_PER_EVENT = 2;
 
-export interface FubWebhook {
-  id: number;
-  event: string;
-  url: string;
-  status: string;
-}
-
 export type RegistrationResult =
   | { event: string; action: 'created' | 'exists' | 'reactivated'; webhook: FubWebhook }
   | { event: string; action: 'limit-reached'; webhooks: FubWebhook[] };
 
 /** This system's webhooks in FUB. */
 export async function listWebhooks(fub: FubClient): Promise<FubWebhook[]> {
-  const body = await fub.get<{ webhooks?: FubWebhook[] }>('/webhooks', { limit: 100 });
-  return body.webhooks ?? [];
+  return (await fub.get('/webhooks', webhooksAnswerSchema, { limit: 100 })).webhooks;
 }
 
 /**
@@ -35,13 +30,13 @@ export async function registerWebhooks(fub: FubClient, url: string, events: read
     const forEvent = existing.filter((w) => w.event === event);
     const same = forEvent.find((w) => w.url === url);
     if (same && same.status !== 'Active') {
-      results.push({ event, action: 'reactivated', webhook: await fub.put<FubWebhook>(`/webhooks/${same.id}`, { status: 'Active' }) });
+      results.push({ event, action: 'reactivated', webhook: await fub.put(`/webhooks/${same.id}`, { status: 'Active' }, webhookSchema) });
     } else if (same) {
       results.push({ event, action: 'exists', webhook: same });
     } else if (forEvent.length >= WEBHOOKS_PER_EVENT) {
       results.push({ event, action: 'limit-reached', webhooks: forEvent });
     } else {
-      results.push({ event, action: 'created', webhook: await fub.post<FubWebhook>('/webhooks', { event, url }) });
+      results.push({ event, action: 'created', webhook: await fub.post('/webhooks', { event, url }, webhookSchema) });
     }
   }
   return results;
@@ -51,6 +46,6 @@ export async function registerWebhooks(fub: FubClient, url: string, events: read
 export async function reactivateWebhooks(fub: FubClient): Promise<FubWebhook[]> {
   const disabled = (await listWebhooks(fub)).filter((w) => w.status !== 'Active');
   const reactivated: FubWebhook[] = [];
-  for (const hook of disabled) reactivated.push(await fub.put<FubWebhook>(`/webhooks/${hook.id}`, { status: 'Active' }));
+  for (const hook of disabled) reactivated.push(await fub.put(`/webhooks/${hook.id}`, { status: 'Active' }, webhookSchema));
   return reactivated;
 }

@@ -60,3 +60,19 @@ export async function markSeenByPoll(db: Db, personIds: number[], at: Date): Pro
   if (personIds.length === 0) return;
   await sql`UPDATE people SET fub_stage_seen_at = ${at} WHERE person_id = ANY(${personIds}::bigint[])`.execute(db);
 }
+
+/**
+ * Of these people, those whose latest recorded read shows FUB's `updated` at or after `since` (FUB's
+ * clock) and, when `eventId` is given, whose move from that event is stored. `updated` moves on every
+ * edit, so such a read was made after any edit FUB stamped before it: an event of that time has
+ * nothing left to learn about them.
+ */
+export async function findReadSince(db: Db, personIds: number[], since: Date, eventId: string | null): Promise<number[]> {
+  if (personIds.length === 0) return [];
+  const { rows } = await sql<{ person_id: number | string }>`
+    SELECT p.person_id FROM people p
+    WHERE p.person_id = ANY(${personIds}::bigint[]) AND p.fub_updated_at >= ${since}
+      AND (${eventId}::text IS NULL OR EXISTS (
+        SELECT 1 FROM stage_evidence e WHERE e.person_id = p.person_id AND e.event_id = ${eventId} AND e.kind <> 'snapshot'))`.execute(db);
+  return rows.map((r) => Number(r.person_id));
+}

@@ -11,6 +11,36 @@ export function fubSecond(at: Date): Date {
 }
 
 /**
+ * How far an `eventCreated` may lie past FUB's clock at receipt and still be FUB's own stamp: our
+ * estimate of FUB's clock is good to about a second once an answer told it, so a minute is generous.
+ */
+export const EVENT_TIME_TOLERANCE_MS = 60_000;
+
+/** FUB retries a delivery for hours at most: an event older than this says nothing about when we began watching. */
+export const MAX_DELIVERY_DELAY_MS = 86_400_000;
+
+/**
+ * An event's `eventCreated`, when it can be FUB's: null when it is later than FUB's clock at receipt
+ * allows (a FUB bug, a test event, a hand-made payload). Such a time cannot place a move, so the event
+ * is taken as one without a time (the person is read instead); trusted, it would date a row in the
+ * future and hold the person's current stage behind it.
+ */
+export function trustedEventTime(eventCreated: Date | null, fubReceivedAt: Date): Date | null {
+  if (eventCreated === null) return null;
+  return eventCreated.getTime() <= fubReceivedAt.getTime() + EVENT_TIME_TOLERANCE_MS ? eventCreated : null;
+}
+
+/**
+ * Since when an event shows webhooks were watching: its (trusted) time, unless it is older than any
+ * delivery can be (a replayed or made-up event). Too early a "watching since" would make every lead
+ * that existed before installation look created after it.
+ */
+export function watchingSinceOf(eventTime: Date | null, fubReceivedAt: Date): Date | null {
+  if (eventTime === null) return null;
+  return eventTime.getTime() >= fubReceivedAt.getTime() - MAX_DELIVERY_DELAY_MS ? eventTime : null;
+}
+
+/**
  * A webhook that names the stage (`data.stage`): one move into it, in the second FUB stamped it. The
  * id is the one the name stood for when the webhook was taken in (null when no stage list had it):
  * stored with the move, so a name later given to another stage never changes what it meant.
