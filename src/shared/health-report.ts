@@ -41,7 +41,7 @@ export async function readHealthReport(db: Db, timeZone = 'UTC'): Promise<Health
   const lastFinished = polls.find((p) => p.status === 'succeeded' || p.status === 'failed');
   if (lastFinished?.status === 'failed') {
     const started = lastFinished.started_at instanceof Date ? ` (started ${lastFinished.started_at.toISOString()})` : '';
-    problems.push({ key: 'poll_failed', text: `the last poll failed${started}: ${String(lastFinished.error ?? 'no error recorded')}` });
+    problems.push({ key: 'poll_failed', text: `the last poll failed: ${String(lastFinished.error ?? 'no error recorded')}${started}` });
   }
   const dead = inbox.find((r) => r.status === 'dead')?.events ?? 0;
   if (dead > 0) problems.push({ key: 'dead_events', text: `${dead} dead-lettered webhook event(s): npm run cli -- events list --status dead` });
