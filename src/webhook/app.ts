@@ -1,15 +1,18 @@
 import Router, { type RouterMiddleware } from '@koa/router';
 import Koa from 'koa';
-import getRawBody from 'raw-body';
+import type { WebhookRequestLimits } from '../shared/config.js';
 import type { Db } from '../shared/db/database.js';
 import type { Logger } from '../shared/logger.js';
+import { createBodyReader } from './body-reader.js';
 import { checkHealth } from './health.js';
+import { HttpError } from './http-error.js';
 import { toInboxEvents } from './parse-webhook.js';
 import type { Metrics, WebhookOutcome } from '../shared/metrics.js';
-import { isValidSignature } from './verify-signature.js';
+import { isValidSignature, isWellFormedSignature } from './verify-signature.js';
 import { createInboxWriter } from './inbox-writer.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+const DEFAULT_REQUESTS: WebhookRequestLimits = { bodyTimeoutMs: 10_000, maxBodiesInFlight: 128, trustProxy: false };
 /** Where FUB should point; the second is the path registrations of the old system use. */
 export const WEBHOOK_PATHS = ['/webhooks/fub', '/webhook/fub/stage-change'] as const;
 
@@ -22,15 +25,8 @@ export interface WebhookAppDeps {
   onStored?: () => void;
   /** When given, counted into and served at GET /metrics. */
   metrics?: Metrics;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
+  /** Body deadline and bodies read at once; each defaults as in config. */
+  requests?: Partial<WebhookRequestLimits>;
 }
 
 /** The webhook server as a Koa app; tests drive `app.callback()` without opening a port. */
@@ -38,8 +34,12 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
   const { db, systemKey } = deps;
   const log = deps.log.child({ component: 'webhook' });
   const inbox = createInboxWriter(db);
+  const requests = { ...DEFAULT_REQUESTS, ...deps.requests };
+  const bodies = createBodyReader({ maxBytes: MAX_BODY_BYTES, timeoutMs: requests.bodyTimeoutMs, maxInFlight: requests.maxBodiesInFlight });
   const app = new Koa();
   app.proxy = true;
+  // Errors Koa sees outside the handler: a client that went away mid-request.
+  app.on('error', (error: Error) => log.debug({ err: error }, 'connection ended mid-request'));
   const router = new Router();
 
   // One place turns errors into answers: known ones keep their status, the rest are logged as 500.
@@ -51,6 +51,8 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       ctx.status = status;
       ctx.body = { ok: false, error: status === 500 ? 'internal error' : (error as Error).message };
       if (status === 503) ctx.set('Retry-After', '5');
+      // Answered before the whole body came in: close, rather than read the rest to reuse the socket.
+      if (!ctx.req.complete) ctx.set('Connection', 'close');
       if (status === 500) log.error({ err: error, path: ctx.path }, 'unexpected error');
     }
   });
@@ -73,15 +75,21 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
 
   const handleDelivery = async (ctx: Koa.Context): Promise<void> => {
     const started = process.hrtime.bigint();
-    const rawBody = await readBody(ctx);
     const signature = ctx.get('FUB-Signature') || undefined;
-    if (systemKey !== undefined && !isValidSignature(rawBody, signature, systemKey)) {
+    // Without a signature nothing the body says can be accepted: refuse before reading it.
+    if (systemKey !== undefined && !isWellFormedSignature(signature)) {
       log.warn({ outcome: 'unauthorized', path: ctx.path, ip: ctx.ip, signed: signature !== undefined }, 'webhook rejected: bad signature');
       throw new HttpError(401, signature === undefined ? 'missing FUB-Signature' : 'invalid FUB-Signature');
     }
+    const rawBody = await readBody(ctx);
+    if (systemKey !== undefined && !isValidSignature(rawBody, signature, systemKey)) {
+      log.warn({ outcome: 'unauthorized', path: ctx.path, ip: ctx.ip, signed: true }, 'webhook rejected: bad signature');
+      throw new HttpError(401, 'invalid FUB-Signature');
+    }
+    const text = rawBody.toString('utf8');
     let body: unknown;
     try {
-      body = JSON.parse(rawBody.toString('utf8'));
+      body = JSON.parse(text);
     } catch {
       log.warn({ outcome: 'invalid', path: ctx.path, bytes: rawBody.length }, 'webhook rejected: body is not JSON');
       throw new HttpError(400, 'body is not valid JSON');
@@ -89,7 +97,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
     const events = toInboxEvents(body);
     let stored;
     try {
-      stored = await inbox.store({ path: ctx.path, rawBody: rawBody.toString('utf8'), events });
+      stored = await inbox.store({ path: ctx.path, rawBody: text, events });
     } catch (error) {
       // Never 2xx for something not stored: FUB retries a 503.
       log.error({ outcome: 'unavailable', err: error, eventIds: events.map((e) => e.eventId) }, 'webhook not stored: database unavailable');
@@ -139,16 +147,16 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
-}
 
-async function readBody(ctx: Koa.Context): Promise<Buffer> {
-  const declared = ctx.request.length;
-  if (declared !== undefined && declared > MAX_BODY_BYTES) throw new HttpError(413, `body over ${MAX_BODY_BYTES} bytes`);
-  try {
-    return await getRawBody(ctx.req, { limit: MAX_BODY_BYTES, length: declared });
-  } catch (error) {
-    const status = (error as { status?: number }).status;
-    if (status === 413) throw new HttpError(413, `body over ${MAX_BODY_BYTES} bytes`);
-    throw new HttpError(400, `could not read body: ${(error as Error).message}`);
+  async function readBody(ctx: Koa.Context): Promise<Buffer> {
+    try {
+      return await bodies.read(ctx.req, ctx.request.length);
+    } catch (error) {
+      if (error instanceof HttpError && (error.status === 408 || error.status === 503)) {
+        const outcome = error.status === 408 ? 'too_slow' : 'busy';
+        log.warn({ outcome, path: ctx.path, ip: ctx.ip, bodiesInFlight: bodies.inFlight() }, `webhook refused: ${error.message}`);
+      }
+      throw error;
+    }
   }
 }

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Runtime } from '../shared/runtime.js';
 import { createWebhookApp } from './app.js';
 import { createEventProcessor, type EventProcessor } from './event-processor.js';
@@ -10,6 +10,9 @@ export interface RunningWebhookServer {
   stop(): Promise<void>;
 }
 
+/** FUB sends a request's headers at once; a client still sending them after this gets 408. */
+const HEADERS_TIMEOUT_MS = 10_000;
+
 export async function startWebhookServer(runtime: Runtime): Promise<RunningWebhookServer> {
   const { config, log, db } = runtime;
   const fub = runtime.newFubClient();
@@ -17,14 +20,29 @@ export async function startWebhookServer(runtime: Runtime): Promise<RunningWebho
     log.warn('WEBHOOK_ALLOW_UNSIGNED=true: webhook signatures are NOT verified; anyone who finds the URL can write stage changes');
   }
   const processor = createEventProcessor({ db, log, fub, options: config.processing, metrics: runtime.metrics });
-  const app = createWebhookApp({ db, log, systemKey: config.fub.systemKey, onStored: () => processor.wake(), metrics: runtime.metrics });
-  const server = app.listen(config.port);
+  const app = createWebhookApp({
+    db,
+    log,
+    systemKey: config.fub.systemKey,
+    onStored: () => processor.wake(),
+    metrics: runtime.metrics,
+    requests: config.webhookRequests,
+  });
+  // Node's own deadlines, a backstop behind the app's body deadline. They must be given here:
+  // set after listen() they are never enforced. Checked every second instead of every 30.
+  const server = createServer(
+    {
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: HEADERS_TIMEOUT_MS + config.webhookRequests.bodyTimeoutMs + 1000,
+      connectionsCheckingInterval: 1000,
+    },
+    app.callback(),
+  );
+  server.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
-  // FUB waits ~10 s for an answer; a slow client must not hold a socket forever.
-  server.requestTimeout = 15_000;
   processor.start();
   const address = server.address();
   log.info({ port: typeof address === 'object' && address ? address.port : config.port }, 'webhook server listening');
