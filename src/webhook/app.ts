@@ -25,7 +25,7 @@ export interface WebhookAppDeps {
   onStored?: () => void;
   /** When given, counted into and served at GET /metrics. */
   metrics?: Metrics;
-  /** Body deadline and bodies read at once; each defaults as in config. */
+  /** Body deadline, bodies read at once, trust in X-Forwarded-For; each defaults as in config. */
   requests?: Partial<WebhookRequestLimits>;
 }
 
@@ -37,7 +37,9 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
   const requests = { ...DEFAULT_REQUESTS, ...deps.requests };
   const bodies = createBodyReader({ maxBytes: MAX_BODY_BYTES, timeoutMs: requests.bodyTimeoutMs, maxInFlight: requests.maxBodiesInFlight });
   const app = new Koa();
-  app.proxy = true;
+  // Behind one proxy, only the last X-Forwarded-For entry (the one it added) is not the client's say.
+  app.proxy = requests.trustProxy;
+  app.maxIpsCount = 1;
   // Errors Koa sees outside the handler: a client that went away mid-request.
   app.on('error', (error: Error) => log.debug({ err: error }, 'connection ended mid-request'));
   const router = new Router();
