@@ -19,6 +19,23 @@ describe('hostile webhook bodies', function () {
   beforeEach(() => h.reset());
   after(() => h.close());
 
+  const countOf = async (table: 'webhook_events' | 'webhook_deliveries'): Promise<number> =>
+    Number((await h.tdb.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+
+  it('answers 400 to signed JSON nested 5,000 deep, storing nothing', async () => {
+    const deep = '['.repeat(5000) + ']'.repeat(5000);
+    const inEnvelope = `{"eventId":"deep-1","event":"peopleUpdated","resourceIds":[1],"data":${deep}}`;
+    for (const body of [deep, inEnvelope]) {
+      const res = await h.deliver(body);
+      expect(res.status).to.equal(400);
+      expect(res.body.error).to.match(/nested deeper than \d+ levels/);
+    }
+    // Strings holding brackets are not nesting.
+    const bracketsInText = { eventId: 'text-1', event: 'peopleUpdated', resourceIds: [1], note: '['.repeat(5000) };
+    expect((await h.deliver(bracketsInText)).status).to.equal(200);
+    expect(await countOf('webhook_events')).to.equal(1);
+  });
+
   describe('client address in logs (TRUST_PROXY)', () => {
     const rejectedFrom = async (trustProxy: boolean, forwardedFor: string): Promise<unknown> => {
       const { log, lines } = capturingLogger();

@@ -6,12 +6,15 @@ import type { Logger } from '../shared/logger.js';
 import { createBodyReader } from './body-reader.js';
 import { checkHealth } from './health.js';
 import { HttpError } from './http-error.js';
+import { exceedsJsonDepth } from './json-depth.js';
 import { toInboxEvents } from './parse-webhook.js';
 import type { Metrics, WebhookOutcome } from '../shared/metrics.js';
 import { isValidSignature, isWellFormedSignature } from './verify-signature.js';
 import { createInboxWriter } from './inbox-writer.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** FUB's envelopes nest 3 deep; far deeper JSON is refused before anything walks it. */
+export const MAX_JSON_DEPTH = 64;
 const DEFAULT_REQUESTS: WebhookRequestLimits = { bodyTimeoutMs: 10_000, maxBodiesInFlight: 128, trustProxy: false };
 /** Where FUB should point; the second is the path registrations of the old system use. */
 export const WEBHOOK_PATHS = ['/webhooks/fub', '/webhook/fub/stage-change'] as const;
@@ -89,6 +92,10 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       throw new HttpError(401, 'invalid FUB-Signature');
     }
     const text = rawBody.toString('utf8');
+    if (exceedsJsonDepth(text, MAX_JSON_DEPTH)) {
+      log.warn({ outcome: 'invalid', path: ctx.path, bytes: rawBody.length }, 'webhook rejected: JSON nested too deep');
+      throw new HttpError(400, `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     let body: unknown;
     try {
       body = JSON.parse(text);
