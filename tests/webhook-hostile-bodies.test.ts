@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { sql } from 'kysely';
 import request from 'supertest';
 import { createLogger, type Logger } from '../src/shared/logger.js';
 import { createWebhookApp } from '../src/webhook/app.js';
@@ -34,6 +35,38 @@ describe('hostile webhook bodies', function () {
     const bracketsInText = { eventId: 'text-1', event: 'peopleUpdated', resourceIds: [1], note: '['.repeat(5000) };
     expect((await h.deliver(bracketsInText)).status).to.equal(200);
     expect(await countOf('webhook_events')).to.equal(1);
+  });
+
+  it('stores an exact replay of a signed 1 MB body once, answering it as a duplicate and counting it', async () => {
+    const hook = { eventId: 'replayed-1', eventCreated: '2026-11-20T14:30:00+00:00', event: 'peopleUpdated', resourceIds: [5], padding: 'x'.repeat(1_000_000) };
+    const first = await h.deliver(hook);
+    expect(first.body).to.deep.equal({ ok: true, stored: 1, duplicates: 0 });
+    for (let i = 0; i < 20; i++) {
+      const again = await h.deliver(hook);
+      expect(again.status).to.equal(200);
+      expect(again.body).to.deep.equal({ ok: true, stored: 0, duplicates: 1 });
+    }
+    expect(await countOf('webhook_deliveries')).to.equal(1);
+    const { rows } = await sql<{ bytes: number }>`SELECT sum(octet_length(raw_body))::int AS bytes FROM webhook_deliveries`.execute(h.tdb.db);
+    expect(rows[0]!.bytes).to.be.below(1_100_000);
+    const health = await request(h.app.callback()).get('/health');
+    expect(health.body).to.include({ webhooks_received: 21, webhooks_deduplicated: 20 });
+
+    // The same event in other bytes is another delivery (kept), and still one event.
+    const respaced = JSON.stringify(hook, null, 1);
+    expect((await h.deliver(respaced)).body).to.deep.equal({ ok: true, stored: 0, duplicates: 1 });
+    expect(await countOf('webhook_deliveries')).to.equal(2);
+    expect(await countOf('webhook_events')).to.equal(1);
+  });
+
+  it('stores a body replayed within one burst once', async () => {
+    const hook = { eventId: 'burst-replay', event: 'peopleUpdated', resourceIds: [6] };
+    const answers = await Promise.all(Array.from({ length: 12 }, () => h.deliver(hook)));
+    expect(answers.map((a) => a.status)).to.deep.equal(Array(12).fill(200));
+    expect(answers.reduce((n, a) => n + (a.body as { stored: number }).stored, 0)).to.equal(1);
+    expect(await countOf('webhook_deliveries')).to.equal(1);
+    const health = await request(h.app.callback()).get('/health');
+    expect(health.body).to.include({ webhooks_received: 12, webhooks_deduplicated: 11 });
   });
 
   describe('client address in logs (TRUST_PROXY)', () => {
