@@ -3,7 +3,8 @@ import { sql } from 'kysely';
 import request from 'supertest';
 import { createLogger, type Logger } from '../src/shared/logger.js';
 import { createWebhookApp } from '../src/webhook/app.js';
-import { createHarness, type Harness } from './support/harness.js';
+import { createEventProcessor } from '../src/webhook/event-processor.js';
+import { createHarness, TEST_PROCESSING, type Harness } from './support/harness.js';
 
 /** A logger that keeps every line it writes. */
 function capturingLogger(): { log: Logger; lines: string[] } {
@@ -67,6 +68,41 @@ describe('hostile webhook bodies', function () {
     expect(await countOf('webhook_deliveries')).to.equal(1);
     const health = await request(h.app.callback()).get('/health');
     expect(health.body).to.include({ webhooks_received: 12, webhooks_deduplicated: 11 });
+  });
+
+  it('logs a 2,000-person peopleUpdated in lines that each name at most a few people', async () => {
+    const ids = Array.from({ length: 2000 }, (_, i) => 100_000 + i);
+    for (const id of ids) h.sim.addPerson(id, 'Lead');
+    const { log, lines } = capturingLogger();
+    const app = createWebhookApp({ db: h.tdb.db, log, systemKey: h.sim.systemKey });
+    const processor = createEventProcessor({ db: h.tdb.db, log, fub: h.fub, options: TEST_PROCESSING });
+    const { body, signature } = h.sim.sign({ eventId: 'bulk-1', eventCreated: '2026-11-20T14:30:00+00:00', event: 'peopleUpdated', resourceIds: ids });
+    const res = await request(app.callback()).post('/webhooks/fub').set('FUB-Signature', signature).send(body);
+    expect(res.status).to.equal(200);
+    await processor.drain();
+    const changes = await h.tdb.db.selectFrom('stage_changes').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+    expect(Number(changes.n)).to.equal(2000);
+
+    const longest = Math.max(...lines.map((l) => l.length));
+    const total = lines.reduce((n, l) => n + l.length, 0);
+    expect(longest, 'longest log line').to.be.below(1000);
+    expect(total, 'log bytes for 2,000 people').to.be.below(2000 * 1000);
+    const received = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'webhook received');
+    expect(received).to.include({ personCount: 2000 });
+    expect(received?.firstPersonIds).to.deep.equal([100_000, 100_001, 100_002]);
+  });
+
+  it('names a few of 2,000 people FUB does not show, not all of them, when the event fails', async () => {
+    const ids = Array.from({ length: 2000 }, (_, i) => 200_000 + i);
+    const { log, lines } = capturingLogger();
+    const processor = createEventProcessor({ db: h.tdb.db, log, fub: h.fub, options: TEST_PROCESSING });
+    expect((await h.deliver({ eventId: 'bulk-missing', event: 'peopleUpdated', resourceIds: ids })).status).to.equal(200);
+    await processor.drain();
+    const row = await h.tdb.db.selectFrom('webhook_events').select(['status', 'error_message']).executeTakeFirstOrThrow();
+    expect(row.status).to.equal('ignored');
+    expect(row.error_message).to.match(/^person 200000, 200001, 200002 and 1997 more not found in FUB yet/);
+    expect(lines.length).to.be.greaterThan(0);
+    expect(Math.max(...lines.map((l) => l.length)), 'longest log line').to.be.below(1000);
   });
 
   describe('client address in logs (TRUST_PROXY)', () => {

@@ -2,6 +2,7 @@ import Router, { type RouterMiddleware } from '@koa/router';
 import Koa from 'koa';
 import type { WebhookRequestLimits } from '../shared/config.js';
 import type { Db } from '../shared/db/database.js';
+import { idsForLog } from '../shared/ids-for-log.js';
 import type { Logger } from '../shared/logger.js';
 import { createBodyReader } from './body-reader.js';
 import { checkHealth } from './health.js';
@@ -109,7 +110,10 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       stored = await inbox.store({ path: ctx.path, rawBody: text, events });
     } catch (error) {
       // Never 2xx for something not stored: FUB retries a 503.
-      log.error({ outcome: 'unavailable', err: error, eventIds: events.map((e) => e.eventId) }, 'webhook not stored: database unavailable');
+      log.error(
+        { outcome: 'unavailable', err: error, eventCount: events.length, firstEventIds: events.slice(0, 3).map((e) => e.eventId) },
+        'webhook not stored: database unavailable',
+      );
       throw new HttpError(503, 'storage unavailable, retry later');
     }
     if (stored.inserted.size > 0) deps.onStored?.();
@@ -119,7 +123,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
         {
           eventId: event.eventId,
           event: event.event,
-          personIds: event.resourceIds,
+          ...idsForLog(event.resourceIds),
           outcome: stored.inserted.has(event.eventId) ? 'stored' : 'duplicate',
           deliveryId: stored.deliveryId,
           ackMs,

@@ -3,6 +3,7 @@ import type { ProcessingConfig } from '../shared/config.js';
 import type { Db } from '../shared/db/database.js';
 import type { WebhookEventRow } from '../shared/db/schema.js';
 import { backoff, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
+import { idsForLog, idsInWords } from '../shared/ids-for-log.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { Evidence } from '../shared/stages/evidence.js';
@@ -130,7 +131,7 @@ export function createEventProcessor(deps: {
   }
 
   async function processEvent(row: WebhookEventRow, plan: EventPlan, fetched: FetchResult | undefined, claim: string): Promise<void> {
-    const eventLog = log.child({ eventId: row.event_id, event: row.event, personIds: row.resource_ids, attempt: row.attempts });
+    const eventLog = log.child({ eventId: row.event_id, event: row.event, ...idsForLog(row.resource_ids), attempt: row.attempts });
     try {
       if (plan.kind === 'ignore') {
         await finish(row, claim, { status: 'ignored', reason: plan.reason }, eventLog);
@@ -140,7 +141,7 @@ export function createEventProcessor(deps: {
       if (row.event_created !== null) await noteWatching(row.event_created);
       const reports = await reportsOf(row, plan, fetched);
       for (const report of reports.recorded) await recordReports(db, eventLog, report);
-      if (reports.missing.length > 0) throw new PersonNotFoundError(`person ${reports.missing.join(', ')} not found in FUB yet`);
+      if (reports.missing.length > 0) throw new PersonNotFoundError(`person ${idsInWords(reports.missing)} not found in FUB yet`);
       await finish(row, claim, { status: 'completed' }, eventLog);
       deps.metrics?.processingLagSeconds.observe((Date.now() - row.received_at.getTime()) / 1000);
       eventLog.info({ outcome: 'completed', people: reports.recorded.length }, 'webhook event processed');
