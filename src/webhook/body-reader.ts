@@ -30,11 +30,16 @@ export function createBodyReader(limits: BodyLimits): BodyReader {
       if (declaredLength !== undefined && declaredLength > limits.maxBytes) throw tooLarge(limits.maxBytes);
       if (inFlight >= limits.maxInFlight) throw new HttpError(503, 'too many requests being received, retry later');
       inFlight += 1;
-      const reading = getRawBody(req, { limit: limits.maxBytes, length: declaredLength });
-      // The slot is given back when the read really ends: after a 408 that is when the socket closes.
+      // The slot is given back when the read ends, or when the socket closes: a read that ran out of
+      // time never settles (raw-body hears nothing once the server closed the connection).
+      let held = true;
       const release = (): void => {
-        inFlight -= 1;
+        if (held) inFlight -= 1;
+        held = false;
+        req.socket.off('close', release);
       };
+      req.socket.once('close', release);
+      const reading = getRawBody(req, { limit: limits.maxBytes, length: declaredLength });
       reading.then(release, release);
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
