@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import pg from 'pg';
@@ -29,6 +30,14 @@ interface PhaseResult {
   failed: number;
   /** What the hostile clients saw: answers by status, and how long the longest slow socket stayed open. */
   hostile: string;
+  /** The server process's CPU seconds during the row: unlike latency, not bent by other load on the machine. */
+  serverCpuSeconds: number;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function withDatabase<T>(work: (url: string) => Promise<T>): Promise<T> {
@@ -201,18 +210,25 @@ async function runPhases(root: string): Promise<PhaseResult[]> {
         // Warm-up: JIT, pool connections, prepared statements.
         await measureAcks(sim, port, Date.now() + 2000);
 
+        const cpu = (): number => cpuSecondsOf(proc.pid!);
+
+        let cpuAtStart = cpu();
         const quiet = await measureAcks(sim, port, Date.now() + SECONDS * 1000);
-        results.push({ name: 'no hostile clients', ...quiet, hostile: '' });
+        results.push({ name: 'no hostile clients', ...quiet, hostile: '', serverCpuSeconds: cpu() - cpuAtStart });
 
         const slow = holdSlowBodies(sim, port);
         await sleep(1000);
+        cpuAtStart = cpu();
         const underSlow = await measureAcks(sim, port, Date.now() + SECONDS * 1000);
-        results.push({ name: `${SLOW_CONNECTIONS} slow-body connections open`, ...underSlow, hostile: slow.stop() });
+        const slowCpu = cpu() - cpuAtStart;
+        results.push({ name: `${SLOW_CONNECTIONS} slow-body connections open`, ...underSlow, hostile: slow.stop(), serverCpuSeconds: slowCpu });
         await sleep(1000);
 
         const flood = floodUnsigned(port);
+        cpuAtStart = cpu();
         const underFlood = await measureAcks(sim, port, Date.now() + SECONDS * 1000);
-        results.push({ name: `unsigned 1 MB flood (${FLOODERS} senders)`, ...underFlood, hostile: await flood.stop() });
+        const floodCpu = cpu() - cpuAtStart;
+        results.push({ name: `unsigned 1 MB flood (${FLOODERS} senders)`, ...underFlood, hostile: await flood.stop(), serverCpuSeconds: floodCpu });
         return results;
       } finally {
         await stopProcess(proc, 'SIGTERM');
@@ -225,7 +241,8 @@ async function runPhases(root: string): Promise<PhaseResult[]> {
 
 const fmt = (ms: number): string => (Number.isNaN(ms) ? 'n/a' : ms < 10 ? ms.toFixed(1) : ms.toFixed(0));
 const cell = (r: PhaseResult): string =>
-  `p50 ${fmt(percentile(r.acks, 50))} ms, p99 ${fmt(percentile(r.acks, 99))} ms (${r.acks.length} acks${r.failed > 0 ? `, ${r.failed} not 200` : ''})`;
+  `p50 ${fmt(percentile(r.acks, 50))} ms, p99 ${fmt(percentile(r.acks, 99))} ms (${r.acks.length} acks${r.failed > 0 ? `, ${r.failed} not 200` : ''}; ` +
+  `server CPU ${r.serverCpuSeconds.toFixed(1)} s = ${((r.serverCpuSeconds * 1000) / Math.max(1, r.acks.length)).toFixed(2)} ms per ack)`;
 
 await withPostgres(async () => {
   const baselineRoot = process.env.BENCH_BASELINE_ROOT;
