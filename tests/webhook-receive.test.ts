@@ -198,12 +198,13 @@ describe('receiving webhooks', () => {
     expect(answers.every((r) => r.status === 200)).to.equal(true);
     expect(answers.reduce((n, r) => n + (r.body as { stored: number }).stored, 0)).to.equal(60);
     expect(await inboxCount()).to.equal(60);
-    // One statement shares one transaction timestamp: fewer distinct times than deliveries.
-    const { rows } = await sql<{ statements: number; deliveries: number; duplicates: number }>`
-      SELECT count(DISTINCT received_at)::int AS statements, count(*)::int AS deliveries, sum(duplicate_count)::int AS duplicates
+    // One statement shares one transaction timestamp: fewer distinct times than deliveries. The
+    // redelivery is the same bytes again: counted on the first copy, not stored twice.
+    const { rows } = await sql<{ statements: number; deliveries: number; duplicates: number; replays: number }>`
+      SELECT count(DISTINCT received_at)::int AS statements, count(*)::int AS deliveries, sum(duplicate_count)::int AS duplicates,
+             sum(replay_count)::int AS replays
       FROM webhook_deliveries`.execute(h.tdb.db);
-    expect(rows[0]!.deliveries).to.equal(61);
-    expect(rows[0]!.duplicates).to.equal(1);
-    expect(rows[0]!.statements).to.be.below(61);
+    expect(rows[0]).to.include({ deliveries: 60, duplicates: 1, replays: 1 });
+    expect(rows[0]!.statements).to.be.below(60);
   });
 });

@@ -46,6 +46,16 @@ export interface AlertsConfig {
   readonly dailySummaryAt: string | undefined;
 }
 
+/** What the webhook server allows a request before its body is stored (hostile or broken clients). */
+export interface WebhookRequestLimits {
+  /** Time to receive a whole body once its headers arrived; FUB sends a body at once. */
+  readonly bodyTimeoutMs: number;
+  /** Bodies being read at the same time; one more is answered 503 with Retry-After. */
+  readonly maxBodiesInFlight: number;
+  /** Whether X-Forwarded-For (from the one proxy in front, e.g. Railway's) names the client in logs. */
+  readonly trustProxy: boolean;
+}
+
 export interface Config {
   /** Undefined means: start the embedded PostgreSQL under `embeddedPostgres.dataDir`. */
   readonly databaseUrl: string | undefined;
@@ -60,6 +70,7 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** True only when the operator explicitly accepted unsigned webhooks (no FUB_SYSTEM_KEY). */
   readonly webhookAllowUnsigned: boolean;
+  readonly webhookRequests: WebhookRequestLimits;
   readonly processing: ProcessingConfig;
   readonly poller: PollerConfig;
   /** IANA zone whose days the dashboard, `report` and the monitoring queries count in. */
@@ -120,13 +131,13 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
       return undefined;
     }
   };
-  const boolean = (name: string): boolean => {
+  const boolean = (name: string, fallback = false): boolean => {
     const raw = text(name);
-    if (raw === undefined) return false;
+    if (raw === undefined) return fallback;
     if (raw === 'true') return true;
     if (raw === 'false') return false;
     problems.push(`${name} must be "true" or "false" (got "${raw}")`);
-    return false;
+    return fallback;
   };
 
   const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:']);
@@ -170,6 +181,12 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
     port: integer('PORT', 3000, 0, 65535),
     logLevel,
     webhookAllowUnsigned,
+    webhookRequests: {
+      bodyTimeoutMs: integer('WEBHOOK_BODY_TIMEOUT_MS', 10_000, 100, 600_000),
+      maxBodiesInFlight: integer('WEBHOOK_MAX_BODIES_IN_FLIGHT', 128, 1, 100_000),
+      // Railway's edge proxy sets X-Forwarded-For; elsewhere nobody vouches for the header.
+      trustProxy: boolean('TRUST_PROXY', text('RAILWAY_ENVIRONMENT') !== undefined),
+    },
     processing: {
       leaseSeconds: integer('PROCESSING_LEASE_SECONDS', 120, 1, 86_400),
       maxAttempts: integer('PROCESSING_MAX_ATTEMPTS', 10, 1, 1000),

@@ -1,16 +1,23 @@
 import Router, { type RouterMiddleware } from '@koa/router';
 import Koa from 'koa';
-import getRawBody from 'raw-body';
+import type { WebhookRequestLimits } from '../shared/config.js';
 import type { Db } from '../shared/db/database.js';
+import { idsForLog } from '../shared/ids-for-log.js';
 import type { Logger } from '../shared/logger.js';
+import { createBodyReader } from './body-reader.js';
 import { checkHealth } from './health.js';
+import { HttpError } from './http-error.js';
+import { exceedsJsonDepth } from './json-depth.js';
 import { toInboxEvents } from './parse-webhook.js';
 import type { Metrics, WebhookOutcome } from '../shared/metrics.js';
-import { isValidSignature } from './verify-signature.js';
+import { isValidSignature, isWellFormedSignature } from './verify-signature.js';
 import { createInboxWriter } from './inbox-writer.js';
 import { createDashboardRouter, type DashboardOptions } from '../dashboard/dashboard-router.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** FUB's envelopes nest 3 deep; far deeper JSON is refused before anything walks it. */
+export const MAX_JSON_DEPTH = 64;
+const DEFAULT_REQUESTS: WebhookRequestLimits = { bodyTimeoutMs: 10_000, maxBodiesInFlight: 128, trustProxy: false };
 /** Where FUB should point; the second is the path registrations of the old system use. */
 export const WEBHOOK_PATHS = ['/webhooks/fub', '/webhook/fub/stage-change'] as const;
 
@@ -25,15 +32,8 @@ export interface WebhookAppDeps {
   metrics?: Metrics;
   /** When given (DASHBOARD_PASSWORD set), the dashboard is served under /dashboard; else that is 404. */
   dashboard?: Omit<DashboardOptions, 'db' | 'log'>;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
+  /** Body deadline, bodies read at once, trust in X-Forwarded-For; each defaults as in config. */
+  requests?: Partial<WebhookRequestLimits>;
 }
 
 /** The webhook server as a Koa app; tests drive `app.callback()` without opening a port. */
@@ -41,8 +41,14 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
   const { db, systemKey } = deps;
   const log = deps.log.child({ component: 'webhook' });
   const inbox = createInboxWriter(db);
+  const requests = { ...DEFAULT_REQUESTS, ...deps.requests };
+  const bodies = createBodyReader({ maxBytes: MAX_BODY_BYTES, timeoutMs: requests.bodyTimeoutMs, maxInFlight: requests.maxBodiesInFlight });
   const app = new Koa();
-  app.proxy = true;
+  // Behind one proxy, only the last X-Forwarded-For entry (the one it added) is not the client's say.
+  app.proxy = requests.trustProxy;
+  app.maxIpsCount = 1;
+  // Errors Koa sees outside the handler: a client that went away mid-request.
+  app.on('error', (error: Error) => log.debug({ err: error }, 'connection ended mid-request'));
   const router = new Router();
 
   // One place turns errors into answers: known ones keep their status, the rest are logged as 500.
@@ -54,6 +60,8 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       ctx.status = status;
       ctx.body = { ok: false, error: status === 500 ? 'internal error' : (error as Error).message };
       if (status === 503) ctx.set('Retry-After', '5');
+      // Answered before the whole body came in: close, rather than read the rest to reuse the socket.
+      if (!ctx.req.complete) ctx.set('Connection', 'close');
       if (status === 500) log.error({ err: error, path: ctx.path }, 'unexpected error');
     }
   });
@@ -76,15 +84,25 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
 
   const handleDelivery = async (ctx: Koa.Context): Promise<void> => {
     const started = process.hrtime.bigint();
-    const rawBody = await readBody(ctx);
     const signature = ctx.get('FUB-Signature') || undefined;
-    if (systemKey !== undefined && !isValidSignature(rawBody, signature, systemKey)) {
+    // Without a signature nothing the body says can be accepted: refuse before reading it.
+    if (systemKey !== undefined && !isWellFormedSignature(signature)) {
       log.warn({ outcome: 'unauthorized', path: ctx.path, ip: ctx.ip, signed: signature !== undefined }, 'webhook rejected: bad signature');
       throw new HttpError(401, signature === undefined ? 'missing FUB-Signature' : 'invalid FUB-Signature');
     }
+    const rawBody = await readBody(ctx);
+    if (systemKey !== undefined && !isValidSignature(rawBody, signature, systemKey)) {
+      log.warn({ outcome: 'unauthorized', path: ctx.path, ip: ctx.ip, signed: true }, 'webhook rejected: bad signature');
+      throw new HttpError(401, 'invalid FUB-Signature');
+    }
+    const text = rawBody.toString('utf8');
+    if (exceedsJsonDepth(text, MAX_JSON_DEPTH)) {
+      log.warn({ outcome: 'invalid', path: ctx.path, bytes: rawBody.length }, 'webhook rejected: JSON nested too deep');
+      throw new HttpError(400, `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     let body: unknown;
     try {
-      body = JSON.parse(rawBody.toString('utf8'));
+      body = JSON.parse(text);
     } catch {
       log.warn({ outcome: 'invalid', path: ctx.path, bytes: rawBody.length }, 'webhook rejected: body is not JSON');
       throw new HttpError(400, 'body is not valid JSON');
@@ -92,10 +110,13 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
     const events = toInboxEvents(body);
     let stored;
     try {
-      stored = await inbox.store({ path: ctx.path, rawBody: rawBody.toString('utf8'), events });
+      stored = await inbox.store({ path: ctx.path, rawBody: text, events });
     } catch (error) {
       // Never 2xx for something not stored: FUB retries a 503.
-      log.error({ outcome: 'unavailable', err: error, eventIds: events.map((e) => e.eventId) }, 'webhook not stored: database unavailable');
+      log.error(
+        { outcome: 'unavailable', err: error, eventCount: events.length, firstEventIds: events.slice(0, 3).map((e) => e.eventId) },
+        'webhook not stored: database unavailable',
+      );
       throw new HttpError(503, 'storage unavailable, retry later');
     }
     if (stored.inserted.size > 0) deps.onStored?.();
@@ -105,7 +126,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
         {
           eventId: event.eventId,
           event: event.event,
-          personIds: event.resourceIds,
+          ...idsForLog(event.resourceIds),
           outcome: stored.inserted.has(event.eventId) ? 'stored' : 'duplicate',
           deliveryId: stored.deliveryId,
           ackMs,
@@ -143,16 +164,16 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
-}
 
-async function readBody(ctx: Koa.Context): Promise<Buffer> {
-  const declared = ctx.request.length;
-  if (declared !== undefined && declared > MAX_BODY_BYTES) throw new HttpError(413, `body over ${MAX_BODY_BYTES} bytes`);
-  try {
-    return await getRawBody(ctx.req, { limit: MAX_BODY_BYTES, length: declared });
-  } catch (error) {
-    const status = (error as { status?: number }).status;
-    if (status === 413) throw new HttpError(413, `body over ${MAX_BODY_BYTES} bytes`);
-    throw new HttpError(400, `could not read body: ${(error as Error).message}`);
+  async function readBody(ctx: Koa.Context): Promise<Buffer> {
+    try {
+      return await bodies.read(ctx.req, ctx.request.length);
+    } catch (error) {
+      if (error instanceof HttpError && (error.status === 408 || error.status === 503)) {
+        const outcome = error.status === 408 ? 'too_slow' : 'busy';
+        log.warn({ outcome, path: ctx.path, ip: ctx.ip, bodiesInFlight: bodies.inFlight() }, `webhook refused: ${error.message}`);
+      }
+      throw error;
+    }
   }
 }

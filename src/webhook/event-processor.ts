@@ -3,6 +3,7 @@ import type { ProcessingConfig } from '../shared/config.js';
 import type { Db } from '../shared/db/database.js';
 import type { WebhookEventRow } from '../shared/db/schema.js';
 import { backoff, PEOPLE_PER_REQUEST, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
+import { idsForLog, idsInWords } from '../shared/ids-for-log.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { Evidence } from '../shared/stages/evidence.js';
@@ -152,7 +153,7 @@ export function createEventProcessor(deps: {
 
   async function processEvent(planned: PlannedEvent, shared: PeopleFetch, claim: string): Promise<void> {
     const { row, plan } = planned;
-    const eventLog = log.child({ eventId: row.event_id, event: row.event, personIds: row.resource_ids, attempt: row.attempts });
+    const eventLog = log.child({ eventId: row.event_id, event: row.event, ...idsForLog(row.resource_ids), attempt: row.attempts });
     try {
       if (plan.kind === 'ignore') {
         await finish(row, claim, { status: 'ignored', reason: plan.reason }, eventLog);
@@ -235,7 +236,7 @@ export function createEventProcessor(deps: {
     // FUB answers nothing for a person it deleted; only the others are worth waiting for.
     const deleted = new Set((await findPeople(db, absent)).filter((p) => p.deleted_at !== null).map((p) => p.person_id));
     const missing = absent.filter((id) => !deleted.has(id));
-    if (missing.length > 0) throw new PersonNotFoundError(`person ${missing.join(', ')} not found in FUB yet`);
+    if (missing.length > 0) throw new PersonNotFoundError(`person ${idsInWords(missing)} not found in FUB yet`);
     return recorded;
   }
 

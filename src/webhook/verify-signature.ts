@@ -5,10 +5,13 @@ export function signBody(rawBody: Buffer, systemKey: string): string {
   return createHmac('sha256', systemKey).update(rawBody.toString('base64')).digest('hex');
 }
 
+/** Whether a `FUB-Signature` header can be a signature at all (64 hex digits); checked before any body is read. */
+export function isWellFormedSignature(header: string | undefined): header is string {
+  return header !== undefined && /^[0-9a-f]{64}$/.test(header.trim().toLowerCase());
+}
+
 /** Constant-time check of a `FUB-Signature` header against the raw body. */
 export function isValidSignature(rawBody: Buffer, header: string | undefined, systemKey: string): boolean {
-  if (header === undefined) return false;
-  const given = header.trim().toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(given)) return false;
-  return timingSafeEqual(Buffer.from(given, 'hex'), Buffer.from(signBody(rawBody, systemKey), 'hex'));
+  if (!isWellFormedSignature(header)) return false;
+  return timingSafeEqual(Buffer.from(header.trim().toLowerCase(), 'hex'), Buffer.from(signBody(rawBody, systemKey), 'hex'));
 }

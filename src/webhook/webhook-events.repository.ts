@@ -19,9 +19,20 @@ export interface NewDelivery {
 // Parallel arrays through unnest ($1-$3 per delivery, $4-$9 per event): json_to_recordset would
 // reject payloads holding \u0000.
 const STORE_DELIVERIES = `${PREPARED}store_deliveries */
-  WITH delivery AS (
-    SELECT nextval('webhook_deliveries_id_seq'::regclass) AS id, d.ord, d.path, d.raw_body, d.event_count
+  WITH given AS (
+    -- The hash of the text as stored: the same text again would store nothing new.
+    SELECT d.ord, d.path, d.raw_body, d.event_count, sha256(convert_to(d.raw_body, 'UTF8')) AS body_sha256
     FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS d(path, raw_body, event_count, ord)
+  ), bodies AS (
+    -- Each distinct body once: its first arrival in this batch, and the delivery already holding it.
+    SELECT DISTINCT ON (g.body_sha256) g.body_sha256, g.ord AS first_ord, w.id AS existing_id
+    FROM given g LEFT JOIN webhook_deliveries w ON w.body_sha256 = g.body_sha256
+    ORDER BY g.body_sha256, g.ord
+  ), body_ids AS (
+    SELECT b.body_sha256, b.first_ord, coalesce(b.existing_id, nextval('webhook_deliveries_id_seq'::regclass)) AS id FROM bodies b
+  ), delivery AS (
+    SELECT g.ord, g.path, g.raw_body, g.event_count, g.body_sha256, b.id, g.ord = b.first_ord AS first_arrival
+    FROM given g JOIN body_ids b ON b.body_sha256 = g.body_sha256
   ), inserted AS (
     INSERT INTO webhook_events (delivery_id, event_id, event, resource_ids, event_created, payload, received_at)
     SELECT delivery.id, e.event_id, e.event, e.resource_ids::bigint[], e.event_created, e.payload::json, now()
@@ -35,21 +46,37 @@ const STORE_DELIVERIES = `${PREPARED}store_deliveries */
     RETURNING delivery_id, event_id
   ), per_delivery AS (
     SELECT delivery_id, array_agg(event_id) AS event_ids FROM inserted GROUP BY delivery_id
+  ), per_body AS (
+    SELECT id, count(*)::int AS arrivals, sum(event_count)::int AS events FROM delivery GROUP BY id
   ), stored AS (
-    INSERT INTO webhook_deliveries (id, received_at, path, raw_body, event_count, duplicate_count)
-    SELECT delivery.id, now(), delivery.path, delivery.raw_body, delivery.event_count,
-           delivery.event_count - coalesce(cardinality(per_delivery.event_ids), 0)
-    FROM delivery LEFT JOIN per_delivery ON per_delivery.delivery_id = delivery.id
-    RETURNING id
+    -- One row per distinct body. Every arrival counts its events (received) and those already in the
+    -- inbox (deduplicated); a body seen before is only counted, its raw text is not written again.
+    INSERT INTO webhook_deliveries AS w
+      (id, received_at, path, raw_body, body_sha256, event_count, duplicate_count, replay_count, last_replayed_at)
+    SELECT delivery.id, now(), delivery.path, delivery.raw_body, delivery.body_sha256, per_body.events,
+           per_body.events - coalesce(cardinality(per_delivery.event_ids), 0), per_body.arrivals - 1,
+           CASE WHEN per_body.arrivals > 1 THEN now() END
+    FROM delivery JOIN per_body ON per_body.id = delivery.id LEFT JOIN per_delivery ON per_delivery.delivery_id = delivery.id
+    WHERE delivery.first_arrival
+    -- By hash, as events go by id: two batches replaying the same bodies never wait in a circle.
+    ORDER BY delivery.body_sha256
+    ON CONFLICT (body_sha256) DO UPDATE SET
+      event_count = w.event_count + excluded.event_count,
+      duplicate_count = w.duplicate_count + excluded.duplicate_count,
+      replay_count = w.replay_count + excluded.replay_count + 1,
+      last_replayed_at = now()
+    RETURNING id, body_sha256
   )
-  SELECT delivery.id AS delivery_id, now() AS received_at, coalesce(per_delivery.event_ids, '{}') AS inserted
-  FROM delivery JOIN stored ON stored.id = delivery.id LEFT JOIN per_delivery ON per_delivery.delivery_id = delivery.id
+  SELECT stored.id AS delivery_id, now() AS received_at,
+         CASE WHEN delivery.first_arrival THEN coalesce(per_delivery.event_ids, '{}') ELSE '{}' END AS inserted
+  FROM delivery JOIN stored ON stored.body_sha256 = delivery.body_sha256 LEFT JOIN per_delivery ON per_delivery.delivery_id = delivery.id
   ORDER BY delivery.ord`;
 
 /**
  * Stores deliveries and their events in one statement (one round trip and one commit for a whole
  * batch, atomic without a transaction). Events already in the inbox, or earlier in the same batch,
- * are left alone and counted as duplicates. Results come back in the order given.
+ * are left alone and counted as duplicates; a body already stored (the same text) is counted on its
+ * first copy, not stored again. Results come back in the order given.
  * A named prepared statement: every webhook goes through it, and planning it each time cost about
  * as much as running it.
  */

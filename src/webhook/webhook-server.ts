@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { startAlertSchedule } from '../alerts/alert-schedule.js';
 import type { Runtime } from '../shared/runtime.js';
 import { createWebhookApp } from './app.js';
@@ -11,6 +11,9 @@ export interface RunningWebhookServer {
   stop(): Promise<void>;
 }
 
+/** FUB sends a request's headers at once; a client still sending them after this gets 408. */
+const HEADERS_TIMEOUT_MS = 10_000;
+
 export async function startWebhookServer(runtime: Runtime): Promise<RunningWebhookServer> {
   const { config, log, db } = runtime;
   const fub = runtime.newFubClient();
@@ -20,14 +23,30 @@ export async function startWebhookServer(runtime: Runtime): Promise<RunningWebho
   const processor = createEventProcessor({ db, log, fub, options: config.processing, metrics: runtime.metrics });
   const { password, sessionHours } = config.dashboard;
   const dashboard = password === undefined ? undefined : { password, sessionHours, timeZone: config.businessTimeZone };
-  const app = createWebhookApp({ db, log, systemKey: config.fub.systemKey, onStored: () => processor.wake(), metrics: runtime.metrics, dashboard });
-  const server = app.listen(config.port);
+  const app = createWebhookApp({
+    db,
+    log,
+    systemKey: config.fub.systemKey,
+    onStored: () => processor.wake(),
+    metrics: runtime.metrics,
+    requests: config.webhookRequests,
+    dashboard,
+  });
+  // Node's own deadlines, a backstop behind the app's body deadline. They must be given here:
+  // set after listen() they are never enforced. Checked every second instead of every 30.
+  const server = createServer(
+    {
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: HEADERS_TIMEOUT_MS + config.webhookRequests.bodyTimeoutMs + 1000,
+      connectionsCheckingInterval: 1000,
+    },
+    app.callback(),
+  );
+  server.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
-  // FUB waits ~10 s for an answer; a slow client must not hold a socket forever.
-  server.requestTimeout = 15_000;
   processor.start();
   const alerts = startAlertSchedule({ db, log, config: config.alerts, timeZone: config.businessTimeZone });
   const address = server.address();

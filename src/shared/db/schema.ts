@@ -7,8 +7,13 @@ export interface WebhookDeliveriesTable {
   received_at: Generated<Date>;
   path: string;
   raw_body: string;
+  /** SHA-256 of raw_body (UTF-8), unique: the same body again is a replay; null on rows older than migration 006. */
+  body_sha256: Buffer | null;
+  /** Every arrival of these bytes counts in event_count and duplicate_count; replays after the first here. */
   event_count: number;
   duplicate_count: number;
+  replay_count: Generated<number>;
+  last_replayed_at: Date | null;
 }
 
 export interface WebhookEventsTable {
