@@ -30,13 +30,15 @@ export function reconstructHistory(evidence: readonly Evidence[], context: { wat
   const marks = evidence.filter((e): e is UnnamedMoveEvidence => e.kind === 'unnamed_move').sort(compareReports);
   const snapshots0 = evidence.filter((e): e is SnapshotEvidence => e.kind === 'snapshot').sort(compareReports);
   const moves = nameUnknownStages(evidence.filter((e): e is MoveEvidence => e.kind === 'move').sort(compareReports), snapshots0, marks);
-  const snapshots = readsAfterLateStamps(snapshots0, moves, marks).sort(compareReports);
+  const late = readsAfterLateStamps(snapshots0, moves, marks);
+  const snapshots = snapshots0.filter((s) => !late.has(s));
   const latest = snapshots.reduce<SnapshotEvidence | undefined>((l, s) => (l === undefined || compareReads(s, l) > 0 ? s : l), undefined);
   // The reports of each second, in one pass (a long-lived lead has thousands).
-  const groups = new Map<number, { moves: MoveEvidence[]; snapshots: SnapshotEvidence[] }>();
-  const groupOf = (at: Date) => groups.get(at.getTime()) ?? groups.set(at.getTime(), { moves: [], snapshots: [] }).get(at.getTime())!;
-  for (const move of moves) groupOf(move.at).moves.push(move);
-  for (const snapshot of snapshots) groupOf(snapshot.at).snapshots.push(snapshot);
+  const groups = new Map<number, { moves: MoveEvidence[]; snapshots: SnapshotEvidence[]; leading: SnapshotEvidence[] }>();
+  const groupOf = (at: number) => groups.get(at) ?? groups.set(at, { moves: [], snapshots: [], leading: [] }).get(at)!;
+  for (const move of moves) groupOf(move.at.getTime()).moves.push(move);
+  for (const snapshot of snapshots) groupOf(snapshot.at.getTime()).snapshots.push(snapshot);
+  for (const shifted of late.values()) groupOf(shifted.at.getTime()).leading.push(shifted);
   const seconds = [...groups.keys()].sort((a, b) => a - b);
 
   // Best way to reach each possible current stage after every second so far (dynamic programming
@@ -45,13 +47,14 @@ export function reconstructHistory(evidence: readonly Evidence[], context: { wat
   const budget = { states: SEARCH_BUDGET };
   let mark = 0;
   for (const second of seconds) {
-    const { moves: groupMoves, snapshots: groupReads } = groups.get(second)!;
+    const { moves: groupMoves, snapshots: groupReads, leading } = groups.get(second)!;
     // Unnamed moves since the previous second: that many moves a read reveals are not invented.
     let unnamedMoves = 0;
     for (; mark < marks.length && marks[mark]!.at.getTime() <= second; mark++) unnamedMoves += 1;
     const group: Group = {
       moves: groupMoves,
       snapshots: groupReads,
+      leading,
       unnamedMoves,
       // FUB shows a deleted person nowhere: their latest read is only a read, not where they are now.
       holdsLatestRead: !context.deleted && second === seconds[seconds.length - 1] && latest !== undefined && groupReads.includes(latest),
@@ -87,11 +90,12 @@ function nameUnknownStages(moves: MoveEvidence[], snapshots: SnapshotEvidence[],
     const second = move.at.getTime();
     // The only stage moved into in its second, so the person ended that second in it.
     if (moves.some((m) => m.at.getTime() === second && stageKey(m.stage) !== stageKey(move.stage))) continue;
-    const next = snapshots.find((r) => r.at.getTime() >= second);
+    // The read FUB answered last before the next move (one of the move's own second may have come
+    // before the move: the latest is the best word on where the move led).
+    const after = [...moves, ...marks].map((m) => m.at.getTime()).filter((t) => t > second);
+    const until = after.length > 0 ? Math.min(...after) : Number.POSITIVE_INFINITY;
+    const next = snapshots.filter((r) => r.at.getTime() >= second && r.at.getTime() < until).sort(compareReads).at(-1);
     if (next === undefined || next.stage.id === null) continue;
-    const until = next.at.getTime();
-    const between = (at: Date): boolean => at.getTime() > second && at.getTime() <= until;
-    if (moves.some((m) => between(m.at)) || marks.some((m) => between(m.at))) continue;
     // Not if the read shows where the person already was before the move (a return we did not see).
     const before = [...moves.filter((m) => m.at.getTime() < second), ...snapshots.filter((r) => r.at.getTime() < second)]
       .sort((a, b) => a.at.getTime() - b.at.getTime())
@@ -105,19 +109,28 @@ function nameUnknownStages(moves: MoveEvidence[], snapshots: SnapshotEvidence[],
 
 /**
  * FUB stamps a move's event and the person's `updated` separately, each to its whole second: a move
- * saved at x.998 can carry `eventCreated` x+1. A read of the stage at `updated` x, made after second
- * x+1 began, with no report of second x to explain it, shows that move: it is read as of x+1.
+ * saved at x.998 can carry `eventCreated` x+1. A read of stage S at `updated` x, made after second
+ * x+1 began, that no move into S in second x explains, while a move into S (named, or an unnamed
+ * one) is stamped x+1, shows that move. Such a read leads second x+1: the person is in S after at
+ * most its first step. Returns each such read with a copy of it dated to the second it leads.
  */
-function readsAfterLateStamps(snapshots: SnapshotEvidence[], moves: MoveEvidence[], marks: UnnamedMoveEvidence[]): SnapshotEvidence[] {
-  return snapshots.map((read) => {
+function readsAfterLateStamps(snapshots: SnapshotEvidence[], moves: MoveEvidence[], marks: UnnamedMoveEvidence[]): Map<SnapshotEvidence, SnapshotEvidence> {
+  const leading = new Map<SnapshotEvidence, SnapshotEvidence>();
+  const stagesLed = new Map<number, Set<string>>();
+  for (const read of snapshots) {
     const second = read.at.getTime();
     const stamped = second + 1000;
-    if (read.readAt === null || read.readAt.getTime() < stamped) return read;
-    if (moves.some((m) => m.at.getTime() === second) || marks.some((m) => m.at.getTime() === second)) return read;
+    if (read.readAt === null || read.readAt.getTime() < stamped) continue;
     const key = stageKey(read.stage);
-    if (!moves.some((m) => m.at.getTime() === stamped && stageKey(m.stage) === key)) return read;
-    return { ...read, at: new Date(stamped) };
-  });
+    if (moves.some((m) => m.at.getTime() === second && stageKey(m.stage) === key) || marks.some((m) => m.at.getTime() === second)) continue;
+    const namedThen = moves.some((m) => m.at.getTime() === stamped && stageKey(m.stage) === key);
+    if (!namedThen && !marks.some((m) => m.at.getTime() === stamped)) continue;
+    leading.set(read, { ...read, at: new Date(stamped) });
+    stagesLed.set(stamped, (stagesLed.get(stamped) ?? new Set()).add(key));
+  }
+  // Reads of two different stages cannot both lead one second: leave them where FUB put them.
+  for (const [read, shifted] of leading) if (stagesLed.get(shifted.at.getTime())!.size > 1) leading.delete(read);
+  return leading;
 }
 
 /**
@@ -166,15 +179,19 @@ interface Option {
 interface Group {
   moves: MoveEvidence[];
   snapshots: SnapshotEvidence[];
+  /** Reads of the second before, of a move stamped late: the person is in their stage after the first step. */
+  leading: SnapshotEvidence[];
   /** Unnamed moves reported since the previous second. */
   unnamedMoves: number;
   /** This is the last second, and it holds the person's latest read. */
   holdsLatestRead: boolean;
 }
 
-// Search states one rebuild may spend (shared by all its seconds; a few hundred ms at most): beyond it, the
-// seconds left are ordered greedily. Only bursts of many moves to many stages inside one second
-// need that many (5 moves to 5 stages in one second, each read, take about 5,000).
+// Search states: every second may spend SECOND_STATES (ordinary seconds need a few dozen), and
+// beyond that draw on SEARCH_BUDGET, shared by the whole rebuild (a few hundred ms at most); a
+// second that needs more is ordered greedily. Only bursts of many moves to many stages inside one
+// second need that many (5 moves to 5 stages in one second, each read, take about 5,000).
+const SECOND_STATES = 1_000;
 const SEARCH_BUDGET = 5_000;
 
 /**
@@ -214,16 +231,21 @@ function arrangeSecond(group: Group, budget: { states: number }): (start: string
   const solved = new Map<string, Finish>();
   const remaining = keys.map((k) => byKey.get(k)!.length);
   let tooMany = false;
-  const finish = (current: string | null, matched: ReadonlySet<string>, inferred: ReadonlySet<string>): Finish => {
-    const id = `${current}|${remaining.join(',')}|${[...matched].sort().join(',')}|${[...inferred].sort().join(',')}`;
+  let local = SECOND_STATES;
+  const lead = group.leading[0];
+  const leadKey = lead ? stageKey(lead.stage) : null;
+  // `leadOpen`: the second's first step is still to come and must take the person to the leading read's stage.
+  const finish = (current: string | null, matched: ReadonlySet<string>, inferred: ReadonlySet<string>, leadOpen = false): Finish => {
+    const id = `${current}|${remaining.join(',')}|${[...matched].sort().join(',')}|${[...inferred].sort().join(',')}|${leadOpen}`;
     const known = solved.get(id);
     if (known) return known;
     const result: Finish = new Map();
-    if (tooMany || budget.states <= 0) {
+    if (tooMany || (local <= 0 && budget.states <= 0)) {
       tooMany = true;
       return result;
     }
-    budget.states -= 1;
+    if (local > 0) local -= 1;
+    else budget.states -= 1;
     const consider = (stepCost: Cost, step: Step, next: Finish): void => {
       for (const [end, rest] of next) {
         const cost = addCost(stepCost, rest.cost);
@@ -231,12 +253,12 @@ function arrangeSecond(group: Group, budget: { states: number }): (start: string
         if (held === undefined || compareCost(cost, held.cost) < 0) result.set(end, { cost, steps: [step, ...rest.steps] });
       }
     };
-    if (remaining.every((n) => n === 0) && readKeys.every((k) => matched.has(k))) {
+    if (!leadOpen && remaining.every((n) => n === 0) && readKeys.every((k) => matched.has(k))) {
       // A first sighting sits in the set with its marker; neither is an invented move.
       result.set(current, { cost: endCost(current, inferred.has(FIRST_SEEN) ? inferred.size - 2 : inferred.size), steps: [] });
     }
     keys.forEach((key, i) => {
-      if (remaining[i] === 0) return;
+      if (remaining[i] === 0 || (leadOpen && key !== leadKey)) return;
       const evidence = byKey.get(key)![byKey.get(key)!.length - remaining[i]!]!;
       remaining[i]! -= 1;
       const next = finish(key, reads.has(key) && !matched.has(key) ? new Set([...matched, key]) : matched, inferred);
@@ -246,7 +268,8 @@ function arrangeSecond(group: Group, budget: { states: number }): (start: string
     // A read no order of the known moves explains, or the last read not at the end: a move we did not see.
     // From nothing known, that stage is where the person was first: a first sighting, not a move
     // (placing it after a move of the same second instead would invent a return).
-    for (const [key, snapshot] of reads) {
+    const candidates = leadOpen ? [[leadKey!, lead!] as const] : reads;
+    for (const [key, snapshot] of candidates) {
       if (inferred.has(key) || key === current) continue;
       const seenFirst = current === null;
       // Either way the stage is not inferred again in this second (that would be a return).
@@ -258,7 +281,7 @@ function arrangeSecond(group: Group, budget: { states: number }): (start: string
   };
   return (start) => {
     if (!tooMany) {
-      const best = finish(start, new Set(start !== null && reads.has(start) ? [start] : []), new Set());
+      const best = finish(start, new Set(start !== null && reads.has(start) ? [start] : []), new Set(), leadKey !== null && start !== leadKey);
       if (!tooMany) return [...best].map(([end, { cost, steps }]) => ({ cost, steps, end }));
     }
     return [arrangeGreedily(group, reads, lastKey, start, endCost)];
@@ -266,10 +289,12 @@ function arrangeSecond(group: Group, budget: { states: number }): (start: string
 }
 
 /**
- * A second ordered without searching: moves whose stage a read of this second found, in the order of
- * those reads (FUB's clock, to the millisecond); the others before them, as they arrived. A move to
- * the stage already held is put off while another can go first. Reads still unexplained come last,
- * the second's last read at the very end.
+ * A second ordered without searching. From nothing known, the stage of the earliest read no move of
+ * the second goes to is where the person was first. Then the moves: those whose stage a read of this
+ * second found in the order of those reads (FUB's clock, to the millisecond), the others before them
+ * as they arrived, never to the stage already held while another order still avoids it. Reads still
+ * unexplained come last; the second's last read is made the end only where it must be (the person's
+ * latest read) or no move went to its stage.
  */
 function arrangeGreedily(
   group: Group,
@@ -278,8 +303,9 @@ function arrangeGreedily(
   start: string | null,
   endCost: (end: string | null, inferred: number) => Cost,
 ): Option {
+  const byTime = [...group.snapshots].sort(compareReads);
   const readTime = new Map<string, number>();
-  for (const snapshot of [...group.snapshots].sort(compareReads)) {
+  for (const snapshot of byTime) {
     const key = stageKey(snapshot.stage);
     if (!readTime.has(key)) readTime.set(key, (snapshot.readAt ?? snapshot.at).getTime());
   }
@@ -289,9 +315,38 @@ function arrangeGreedily(
   const seen = new Set<string | null>([start]);
   let current = start;
   let gaps = 0;
+  let inferred = 0;
+  let firstSightings = 0;
+  const movedTo = new Set(group.moves.map((m) => stageKey(m.stage)));
+  const lead = group.leading[0];
+  if (lead !== undefined && current !== stageKey(lead.stage) && !movedTo.has(stageKey(lead.stage))) {
+    steps.push({ type: 'inferred', key: stageKey(lead.stage), evidence: lead });
+    current = stageKey(lead.stage);
+    inferred += 1;
+  } else if (current === null) {
+    const first = byTime.find((r) => !movedTo.has(stageKey(r.stage)));
+    if (first !== undefined) {
+      current = stageKey(first.stage);
+      steps.push({ type: 'inferred', key: current, evidence: first });
+      firstSightings += 1;
+    }
+  }
+  seen.add(current);
+  // Whether the moves left can still follow `after` with no move to the stage already held.
+  const arrangeable = (rest: MoveEvidence[], after: string | null): boolean => {
+    const counts = new Map<string, number>();
+    for (const m of rest) counts.set(stageKey(m.stage), (counts.get(stageKey(m.stage)) ?? 0) + 1);
+    for (const [key, n] of counts) if (n > Math.ceil(rest.length / 2) || (key === after && n > Math.floor(rest.length / 2))) return false;
+    return true;
+  };
+  const leadKey = lead !== undefined ? stageKey(lead.stage) : null;
   while (pending.length > 0) {
-    let index = pending.findIndex((m) => stageKey(m.stage) !== current);
-    if (index < 0) {
+    const options = pending.map((m, i) => i).filter((i) => stageKey(pending[i]!.stage) !== current);
+    // The leading read's stage comes first when a move goes there.
+    const leading = steps.length === 0 && leadKey !== null && current !== leadKey ? options.filter((i) => stageKey(pending[i]!.stage) === leadKey) : [];
+    let index = [...leading, ...options].find((i) => arrangeable([...pending.slice(0, i), ...pending.slice(i + 1)], stageKey(pending[i]!.stage)));
+    if (index === undefined) index = options[0];
+    if (index === undefined) {
       index = 0;
       gaps += 1;
     }
@@ -300,15 +355,14 @@ function arrangeGreedily(
     seen.add(current);
     steps.push({ type: 'move', key: current, evidence: move! });
   }
-  let inferred = 0;
   const infer = (key: string): void => {
     steps.push({ type: 'inferred', key, evidence: reads.get(key)! });
     current = key;
     inferred += 1;
   };
   for (const key of reads.keys()) if (!seen.has(key) && key !== current && key !== lastKey) infer(key);
-  if (lastKey !== null && lastKey !== current) infer(lastKey);
-  return { cost: addCost(endCost(current, inferred), [0, 0, gaps, 0, 0, 0]), steps, end: current };
+  if (lastKey !== null && lastKey !== current && (group.holdsLatestRead || !seen.has(lastKey))) infer(lastKey);
+  return { cost: addCost(endCost(current, inferred), [0, 0, gaps, 0, 0, firstSightings]), steps, end: current };
 }
 
 /** Turns the chosen steps into rows: kinds, dates of inferred moves, `stage_from`, order inside a second. */
