@@ -7,10 +7,11 @@ import { FubRateLimiter } from '../shared/fub/rate-limiter.js';
 import { listWebhooks, reactivateWebhooks, registerWebhooks, COLLECTOR_EVENTS } from '../shared/fub/webhook-registrations.js';
 import { createLogger } from '../shared/logger.js';
 import { openRuntime, type Runtime } from '../shared/runtime.js';
+import { UsageError } from '../shared/explain-error.js';
+import { finish, runMain } from '../shared/run-main.js';
 import { createEventProcessor } from '../webhook/event-processor.js';
 import { listEventsByIds, listEventsByStatus, replayEvents } from '../webhook/webhook-events.repository.js';
 import { runPollCommand } from '../poller/poller-service.js';
-import { explainError } from './explain-error.js';
 import { printReport } from './report.js';
 
 const out = (text: string): void => void process.stdout.write(text);
@@ -41,18 +42,9 @@ function fubOnly(): FubClient {
   });
 }
 
+/** A command's action: its work, ended (exit code, or an explanation and exit 1) by runMain's rules. */
 function run(action: () => Promise<number>): () => Promise<void> {
-  return async () => {
-    let code: number;
-    try {
-      code = await action();
-    } catch (error) {
-      process.stderr.write(`${explainError(error)}\n`);
-      code = 1;
-    }
-    // Exit once stdout has drained: writes to a pipe are asynchronous.
-    process.stdout.write('', () => process.exit(code));
-  };
+  return () => finish(action);
 }
 
 const statusOption = (value: string): 'failed' | 'dead' => {
@@ -115,7 +107,7 @@ events
   .action((eventIds: string[], options: { status?: 'failed' | 'dead' }) =>
     run(() =>
       withRuntime('poller', async (runtime) => {
-        if (eventIds.length === 0 && !options.status) throw new Error('name event ids or give --status dead');
+        if (eventIds.length === 0 && !options.status) throw new UsageError('name event ids or give --status dead');
         const selector: { status: 'failed' | 'dead' } | { eventIds: string[] } = options.status ? { status: options.status } : { eventIds };
         const replayed = new Set(await replayEvents(runtime.db, selector));
         const processor = createEventProcessor({ db: runtime.db, log: runtime.log, fub: runtime.newFubClient(), options: runtime.config.processing });
@@ -142,4 +134,4 @@ program
   .description('source health, inbox and recent polls; exit code 2 when something is STALE or dead')
   .action(run(() => withRuntime('database', ({ db }) => printReport(db, out))));
 
-await program.parseAsync(process.argv);
+runMain(program);
