@@ -32,7 +32,7 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
     await location.close();
     throw error;
   }
-  const db = createDb(location.url);
+  const db = createDb(location.url, { statementTimeoutMs: config.databaseStatementTimeoutMs });
   const metrics = createMetrics(db);
   const limiter = new FubRateLimiter({ onWait: metrics.fubHooks.onWait });
   const clock = new FubClock();
