@@ -90,8 +90,7 @@ describe('fault: the database stalls (connections open, no answers)', function (
 
     // FUB redelivers; once the database answers again the webhook is stored and processed.
     proxy.setMode('pass');
-    let status = 0;
-    await waitFor('the redelivery to be stored', async () => (status = await post(sim, port, during)) === 200, 60_000);
+    await waitFor('the redelivery to be stored', async () => (await post(sim, port, during)) === 200, 60_000);
     db = createDb(tdb.url);
     const stored = await db.selectFrom('webhook_events').select('event_id').where('event_id', '=', during.eventId).execute();
     expect(stored).to.have.length(1);
