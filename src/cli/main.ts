@@ -12,6 +12,7 @@ import { finish, runMain } from '../shared/run-main.js';
 import { createEventProcessor } from '../webhook/event-processor.js';
 import { listEventsByIds, listEventsByStatus, replayEvents } from '../webhook/webhook-events.repository.js';
 import { runPollCommand } from '../poller/poller-service.js';
+import { pruneOldData } from '../shared/retention/prune.js';
 import { printReport } from './report.js';
 
 const out = (text: string): void => void process.stdout.write(text);
@@ -129,6 +130,16 @@ program
   .description('run one poll now')
   .requiredOption('--once', 'one poll, then exit (the only mode here; `npm run poller` runs the schedule)')
   .action(run(() => withRuntime('poller', (runtime) => runPollCommand(runtime, { full: false }))));
+program
+  .command('prune')
+  .description('delete finished inbox events and raw bodies older than RETENTION_DAYS (the webhook server does it daily); stage changes and dead events are kept')
+  .action(run(() =>
+    withRuntime('database', async ({ db, log, config }) => {
+      const result = await pruneOldData({ db, log, retentionDays: config.retentionDays });
+      out(`Pruned ${result.events} finished event(s) and ${result.deliveries} raw bodies received before ${result.cutoff.toISOString()} (RETENTION_DAYS=${config.retentionDays}).\n`);
+      return 0;
+    }),
+  ));
 program
   .command('report')
   .description('source health, inbox and recent polls; exit code 2 when something is STALE or dead')

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { startRetentionSchedule } from '../shared/retention/retention-schedule.js';
 import type { Runtime } from '../shared/runtime.js';
 import { createWebhookApp } from './app.js';
 import { createEventProcessor, type EventProcessor } from './event-processor.js';
@@ -26,6 +27,7 @@ export async function startWebhookServer(runtime: Runtime): Promise<RunningWebho
   // FUB waits ~10 s for an answer; a slow client must not hold a socket forever.
   server.requestTimeout = 15_000;
   processor.start();
+  const retention = startRetentionSchedule({ db, log, retentionDays: config.retentionDays });
   const address = server.address();
   log.info({ port: typeof address === 'object' && address ? address.port : config.port }, 'webhook server listening');
   return {
@@ -35,7 +37,7 @@ export async function startWebhookServer(runtime: Runtime): Promise<RunningWebho
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
-      await processor.stop();
+      await Promise.all([processor.stop(), retention.stop()]);
     },
   };
 }
