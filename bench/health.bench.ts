@@ -2,6 +2,7 @@
 // unauthenticated callers keep asking /health. Prints its figures (run it on a base checkout for "before").
 import type { Server } from 'node:http';
 import { sql } from 'kysely';
+import { createDb } from '../src/shared/db/database.js';
 import { createLogger } from '../src/shared/logger.js';
 import { createMetrics } from '../src/shared/metrics.js';
 import { createWebhookApp } from '../src/webhook/app.js';
@@ -32,6 +33,8 @@ await withPostgres(async () => {
   const tdb = await createTestDatabase();
   const sim = new FubSimulator();
   let server: Server | undefined;
+  // Filling takes longer than a service statement may (DATABASE_STATEMENT_TIMEOUT_SECONDS).
+  const filler = createDb(tdb.url, { max: 1, statementTimeoutMs: 3_600_000 });
   try {
     console.log(`filling the inbox with ${INBOX_ROWS.toLocaleString('en')} events and ${STAGE_CHANGES.toLocaleString('en')} stage changes…`);
     await sql`
@@ -41,14 +44,14 @@ await withPostgres(async () => {
       INSERT INTO webhook_events (event_id, delivery_id, event, resource_ids, payload, received_at, status, processed_at)
       SELECT 'bench-' || id, id, 'peopleStageUpdated', '{1}', '{}', received_at,
              CASE WHEN id % 500 = 0 THEN 'dead' WHEN id % 7 = 0 THEN 'ignored' ELSE 'completed' END, received_at
-      FROM d`.execute(tdb.db);
+      FROM d`.execute(filler);
     await sql`
       INSERT INTO stage_changes (person_id, stage_to, changed_at, received_at, source, seq)
       SELECT i, 'Lead', now(), now(), CASE WHEN i % 3 = 0 THEN 'polling' ELSE 'webhook_peopleStageUpdated' END, 0
-      FROM generate_series(1, ${STAGE_CHANGES}) i`.execute(tdb.db);
-    await sql`VACUUM ANALYZE webhook_events`.execute(tdb.db);
-    await sql`VACUUM ANALYZE webhook_deliveries`.execute(tdb.db);
-    await sql`VACUUM ANALYZE stage_changes`.execute(tdb.db);
+      FROM generate_series(1, ${STAGE_CHANGES}) i`.execute(filler);
+    await sql`VACUUM ANALYZE webhook_events`.execute(filler);
+    await sql`VACUUM ANALYZE webhook_deliveries`.execute(filler);
+    await sql`VACUUM ANALYZE stage_changes`.execute(filler);
 
     const log = createLogger('silent');
     const app = createWebhookApp({ db: tdb.db, log, systemKey: sim.systemKey, metrics: createMetrics(tdb.db) });
@@ -85,6 +88,7 @@ await withPostgres(async () => {
     console.log(`webhook ack (${ACKS}, one at a time), ${HEALTH_CALLERS} callers asking /health in a loop: ${summary(loud)}`);
   } finally {
     await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    await filler.destroy();
     await tdb.destroy();
   }
 });
