@@ -6,9 +6,9 @@ import { ConfigError, loadConfig, readEnv } from '../src/shared/config.js';
 
 const VALID = { FUB_API_KEY: 'key', FUB_SYSTEM: 'fub-collector', FUB_SYSTEM_KEY: 'secret' };
 
-function problemsOf(env: Record<string, string>): string[] {
+function problemsOf(env: Record<string, string>, purpose?: Parameters<typeof loadConfig>[1]): string[] {
   try {
-    loadConfig(env);
+    loadConfig(env, purpose);
   } catch (error) {
     if (error instanceof ConfigError) return error.problems;
     throw error;
@@ -24,6 +24,10 @@ describe('configuration', () => {
     expect(config.logLevel).to.equal('info');
     expect(config.fub.apiBaseUrl).to.equal('https://api.followupboss.com/v1');
     expect(config.webhookAllowUnsigned).to.equal(false);
+    expect(config.retentionDays).to.equal(30);
+    expect(config.databaseStatementTimeoutMs).to.equal(30_000);
+    // A crashed process's events come back within 30 s: the lease plus one sweep.
+    expect(config.processing.leaseSeconds * 1000 + config.processing.sweepIntervalMs).to.be.at.most(30_000);
     expect(Object.isFrozen(config) && Object.isFrozen(config.fub)).to.equal(true);
   });
 
@@ -39,7 +43,7 @@ describe('configuration', () => {
     expect(problems).to.deep.equal([
       'DATABASE_URL must be a postgres:// or postgresql:// URL (got "mysql://***@h/db")',
       'WEBHOOK_ALLOW_UNSIGNED must be "true" or "false" (got "yes")',
-      'FUB_API_BASE_URL must be a https:// or http:// URL (got "ftp://x")',
+      'FUB_API_BASE_URL must be a https:// URL (http:// only for 127.0.0.1, localhost or ::1) (got "ftp://x")',
       'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
       'PORT must be a whole number from 0 to 65535 (got "eighty")',
     ]);
@@ -74,6 +78,45 @@ describe('configuration', () => {
 
   it('needs only the database for migrating', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://localhost/x' }, 'database').databaseUrl).to.equal('postgres://localhost/x');
+  });
+
+  it('refuses DATABASE_URL set but empty instead of silently using the embedded PostgreSQL', () => {
+    for (const value of ['', '  ']) {
+      expect(problemsOf({ ...VALID, DATABASE_URL: value })).to.deep.equal([
+        'DATABASE_URL is set but empty: give the postgres:// URL of your database, or remove the variable to use the embedded PostgreSQL (local use only)',
+      ]);
+    }
+  });
+
+  it('refuses the embedded PostgreSQL where the service is deployed (its disk is thrown away)', () => {
+    expect(problemsOf({ ...VALID, RAILWAY_ENVIRONMENT: 'production' })).to.deep.equal([
+      'DATABASE_URL is required where the service is deployed (RAILWAY_ENVIRONMENT is set): the embedded PostgreSQL would keep your data on a disk that is thrown away at the next deploy',
+    ]);
+    expect(problemsOf({ ...VALID, NODE_ENV: 'production' })).to.deep.equal([
+      'DATABASE_URL is required where the service is deployed (NODE_ENV=production): the embedded PostgreSQL would keep your data on a disk that is thrown away at the next deploy',
+    ]);
+    expect(problemsOf({ ...VALID, NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x' }), 'a real database is fine').to.deep.equal([]);
+    expect(problemsOf({ ...VALID, NODE_ENV: 'development' }), 'not deployed').to.deep.equal([]);
+    expect(problemsOf({ RAILWAY_ENVIRONMENT: 'production' }, 'database'), 'migrating too').to.have.length(1);
+  });
+
+  it('sends the FUB keys only over https, except to this machine', () => {
+    expect(problemsOf({ ...VALID, FUB_API_BASE_URL: 'http://api.followupboss.com/v1' })).to.deep.equal([
+      'FUB_API_BASE_URL must be a https:// URL (http:// only for 127.0.0.1, localhost or ::1) (got "http://api.followupboss.com/v1")',
+    ]);
+    for (const local of ['http://127.0.0.1:8080/v1', 'http://localhost:3001/v1', 'http://[::1]:9/v1', 'https://fub.example.com/v1']) {
+      expect(problemsOf({ ...VALID, FUB_API_BASE_URL: local }), local).to.deep.equal([]);
+    }
+  });
+
+  it('reads the retention and the statement deadline, and rejects nonsense', () => {
+    const config = loadConfig({ ...VALID, RETENTION_DAYS: '90', DATABASE_STATEMENT_TIMEOUT_SECONDS: '120' });
+    expect(config.retentionDays).to.equal(90);
+    expect(config.databaseStatementTimeoutMs).to.equal(120_000);
+    expect(problemsOf({ ...VALID, RETENTION_DAYS: '0', DATABASE_STATEMENT_TIMEOUT_SECONDS: 'soon' })).to.deep.equal([
+      'RETENTION_DAYS must be a whole number from 1 to 36500 (got "0")',
+      'DATABASE_STATEMENT_TIMEOUT_SECONDS must be a whole number from 1 to 86400 (got "soon")',
+    ]);
   });
 
   it('reads .env under the real environment', () => {

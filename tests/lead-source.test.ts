@@ -78,7 +78,7 @@ describe('lead source and agent on every row', () => {
   });
 });
 
-describe('migration 008 (lead source)', () => {
+describe('migration 007 (lead source)', () => {
   it('adds the columns, gives existing rows the agent last known, and leaves the source to the next read', async () => {
     const name = `fubtest_leadsrc_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
     const admin = new pg.Client({ connectionString: serverUrl() });
@@ -87,7 +87,7 @@ describe('migration 008 (lead source)', () => {
     const url = new URL(serverUrl());
     url.pathname = `/${name}`;
     const dir = mkdtempSync(join(tmpdir(), 'fub-migrations-'));
-    for (const file of readdirSync(MIGRATIONS_DIR).filter((f) => f < '008')) copyFileSync(join(MIGRATIONS_DIR, file), join(dir, file));
+    for (const file of readdirSync(MIGRATIONS_DIR).filter((f) => f < '007')) copyFileSync(join(MIGRATIONS_DIR, file), join(dir, file));
     const client = new pg.Client({ connectionString: url.toString() });
     const db = createDb(url.toString(), { max: 2 });
     try {

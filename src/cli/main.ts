@@ -7,10 +7,12 @@ import { FubRateLimiter } from '../shared/fub/rate-limiter.js';
 import { listWebhooks, reactivateWebhooks, registerWebhooks, COLLECTOR_EVENTS } from '../shared/fub/webhook-registrations.js';
 import { createLogger } from '../shared/logger.js';
 import { openRuntime, type Runtime } from '../shared/runtime.js';
+import { UsageError } from '../shared/explain-error.js';
+import { finish, runMain } from '../shared/run-main.js';
 import { createEventProcessor } from '../webhook/event-processor.js';
 import { listEventsByIds, listEventsByStatus, replayEvents } from '../webhook/webhook-events.repository.js';
 import { runPollCommand } from '../poller/poller-service.js';
-import { explainError } from './explain-error.js';
+import { pruneOldData } from '../shared/retention/prune.js';
 import { printReport } from './report.js';
 
 const out = (text: string): void => void process.stdout.write(text);
@@ -41,18 +43,9 @@ function fubOnly(): FubClient {
   });
 }
 
+/** A command's action: its work, ended (exit code, or an explanation and exit 1) by runMain's rules. */
 function run(action: () => Promise<number>): () => Promise<void> {
-  return async () => {
-    let code: number;
-    try {
-      code = await action();
-    } catch (error) {
-      process.stderr.write(`${explainError(error)}\n`);
-      code = 1;
-    }
-    // Exit once stdout has drained: writes to a pipe are asynchronous.
-    process.stdout.write('', () => process.exit(code));
-  };
+  return () => finish(action);
 }
 
 const statusOption = (value: string): 'failed' | 'dead' => {
@@ -115,7 +108,7 @@ events
   .action((eventIds: string[], options: { status?: 'failed' | 'dead' }) =>
     run(() =>
       withRuntime('poller', async (runtime) => {
-        if (eventIds.length === 0 && !options.status) throw new Error('name event ids or give --status dead');
+        if (eventIds.length === 0 && !options.status) throw new UsageError('name event ids or give --status dead');
         const selector: { status: 'failed' | 'dead' } | { eventIds: string[] } = options.status ? { status: options.status } : { eventIds };
         const replayed = new Set(await replayEvents(runtime.db, selector));
         const processor = createEventProcessor({ db: runtime.db, log: runtime.log, fub: runtime.newFubClient(), options: runtime.config.processing });
@@ -138,8 +131,18 @@ program
   .requiredOption('--once', 'one poll, then exit (the only mode here; `npm run poller` runs the schedule)')
   .action(run(() => withRuntime('poller', (runtime) => runPollCommand(runtime, { full: false }))));
 program
+  .command('prune')
+  .description('delete finished inbox events and raw bodies older than RETENTION_DAYS (the webhook server does it daily); stage changes and dead events are kept')
+  .action(run(() =>
+    withRuntime('database', async ({ db, log, config }) => {
+      const result = await pruneOldData({ db, log, retentionDays: config.retentionDays });
+      out(`Pruned ${result.events} finished event(s) and ${result.deliveries} raw bodies received before ${result.cutoff.toISOString()} (RETENTION_DAYS=${config.retentionDays}).\n`);
+      return 0;
+    }),
+  ));
+program
   .command('report')
   .description('source health, inbox and recent polls; exit code 2 when something is STALE or dead')
   .action(run(() => withRuntime('database', ({ db, config }) => printReport(db, out, config.businessTimeZone))));
 
-await program.parseAsync(process.argv);
+runMain(program);

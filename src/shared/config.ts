@@ -79,6 +79,10 @@ export interface Config {
   readonly dashboard: { readonly password: string | undefined; readonly sessionHours: number };
   /** No webhook URL and no SMTP: alerts are off. */
   readonly alerts: AlertsConfig;
+  /** Finished inbox rows and raw bodies older than this many days are pruned (daily, and `cli prune`). */
+  readonly retentionDays: number;
+  /** Longest a pooled statement may run (server side), and wait for an answer (client side, a bit more). */
+  readonly databaseStatementTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -141,6 +145,16 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
   };
 
   const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:']);
+  // Set but empty is a mistake (a blank Railway variable, `DATABASE_URL=` in .env), never a wish for the
+  // embedded database; where the service is deployed, the embedded database's disk is thrown away.
+  const deployedBy = text('RAILWAY_ENVIRONMENT') !== undefined ? 'RAILWAY_ENVIRONMENT is set' : text('NODE_ENV') === 'production' ? 'NODE_ENV=production' : undefined;
+  if (env.DATABASE_URL !== undefined && databaseUrl === undefined && text('DATABASE_URL') === undefined) {
+    problems.push('DATABASE_URL is set but empty: give the postgres:// URL of your database, or remove the variable to use the embedded PostgreSQL (local use only)');
+  } else if (env.DATABASE_URL === undefined && deployedBy !== undefined) {
+    problems.push(
+      `DATABASE_URL is required where the service is deployed (${deployedBy}): the embedded PostgreSQL would keep your data on a disk that is thrown away at the next deploy`,
+    );
+  }
   const apiKey = text('FUB_API_KEY');
   const checkFub = purpose !== 'database';
   const checkWebhook = purpose === 'service';
@@ -156,7 +170,7 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
   if (checkFub && systemKey !== undefined && system === undefined) {
     problems.push('FUB_SYSTEM is required when FUB_SYSTEM_KEY is set: the name of your registered FUB system');
   }
-  const apiBaseUrl = url('FUB_API_BASE_URL', ['https:', 'http:']) ?? 'https://api.followupboss.com/v1';
+  const apiBaseUrl = fubBaseUrl(text('FUB_API_BASE_URL'), problems);
   const logLevel = (text('LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
 
@@ -188,7 +202,9 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
       trustProxy: boolean('TRUST_PROXY', text('RAILWAY_ENVIRONMENT') !== undefined),
     },
     processing: {
-      leaseSeconds: integer('PROCESSING_LEASE_SECONDS', 120, 1, 86_400),
+      // Short, and renewed by heartbeat while the work goes on: a crashed process's events are
+      // taken back after this plus one sweep.
+      leaseSeconds: integer('PROCESSING_LEASE_SECONDS', 20, 1, 86_400),
       maxAttempts: integer('PROCESSING_MAX_ATTEMPTS', 10, 1, 1000),
       retryBaseSeconds: integer('PROCESSING_RETRY_BASE_SECONDS', 10, 0, 86_400),
       sweepIntervalMs: integer('PROCESSING_SWEEP_MS', 5000, 50, 3_600_000),
@@ -200,6 +216,8 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
     businessTimeZone,
     dashboard: { password: dashboardPassword, sessionHours: integer('DASHBOARD_SESSION_HOURS', 12, 1, 24 * 30) },
     alerts,
+    retentionDays: integer('RETENTION_DAYS', 30, 1, 36_500),
+    databaseStatementTimeoutMs: integer('DATABASE_STATEMENT_TIMEOUT_SECONDS', 30, 1, 86_400) * 1000,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
@@ -256,6 +274,22 @@ function readAlertsConfig(
     inboxBacklogMs: integer('ALERT_INBOX_BACKLOG_MINUTES', 15, 1, 1440) * 60_000,
     dailySummaryAt,
   };
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** FUB's base URL: https, since every call carries both keys; plain http only to this machine (a simulator). */
+function fubBaseUrl(raw: string | undefined, problems: string[]): string {
+  if (raw === undefined) return 'https://api.followupboss.com/v1';
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed?.protocol === 'https:' || (parsed?.protocol === 'http:' && LOOPBACK_HOSTS.has(parsed.hostname))) return raw;
+  problems.push(`FUB_API_BASE_URL must be a https:// URL (http:// only for 127.0.0.1, localhost or ::1) (got "${redact(raw)}")`);
+  return 'https://api.followupboss.com/v1';
 }
 
 function redact(raw: string): string {

@@ -1,6 +1,11 @@
 import { sql } from 'kysely';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from './db/database.js';
+import { boundedCounts, DEAD_EVENTS, oldestPendingSeconds, PENDING_EVENTS, stageChangesBySource } from './db/bounded-counts.js';
+import { withDeadline } from './deadline.js';
+
+/** Past this the database gauges are served stale (fub_metrics_database_ok 0) rather than late. */
+const REFRESH_DEADLINE_MS = 3000;
 
 export type WebhookOutcome = 'accepted' | 'duplicate' | 'unauthorized' | 'invalid' | 'unavailable' | 'error';
 
@@ -41,7 +46,7 @@ export function createMetrics(db: Db): Metrics {
   const rateLimitWaits = new Counter({ name: 'fub_rate_limit_waits_total', help: 'Times a FUB call waited for the rate budget', registers });
   const rateLimitWaitSeconds = new Counter({ name: 'fub_rate_limit_wait_seconds_total', help: 'Seconds spent waiting for the FUB rate budget', registers });
 
-  return {
+  const metrics: Metrics = {
     registry,
     fubCalls,
     rateLimitWaits,
@@ -77,39 +82,38 @@ export function createMetrics(db: Db): Metrics {
     }),
     async refresh() {
       refreshOk.set(0);
-      const { rows } = await sql<{
-        depth: number;
-        oldest: number;
-        dead: number;
-        by_source: { source: string; n: number }[] | null;
-        by_status: { status: string; n: number }[] | null;
-        last_duration: number | null;
-        last_success: number | null;
-      }>`
-        SELECT
-          (SELECT count(*) FROM webhook_events WHERE status IN ('received', 'processing', 'failed'))::int AS depth,
-          coalesce((SELECT extract(epoch FROM now() - min(received_at)) FROM webhook_events
-                    WHERE status IN ('received', 'processing', 'failed')), 0)::float8 AS oldest,
-          (SELECT count(*) FROM webhook_events WHERE status = 'dead')::int AS dead,
-          (SELECT json_agg(json_build_object('source', source, 'n', n))
-             FROM (SELECT source, count(*)::int AS n FROM stage_changes GROUP BY source) s) AS by_source,
-          (SELECT json_agg(json_build_object('status', status, 'n', n))
-             FROM (SELECT status, count(*)::int AS n FROM poll_runs GROUP BY status) p) AS by_status,
-          (SELECT extract(epoch FROM finished_at - started_at) FROM poll_runs
-            WHERE finished_at IS NOT NULL ORDER BY started_at DESC LIMIT 1)::float8 AS last_duration,
-          (SELECT extract(epoch FROM max(finished_at)) FROM poll_runs WHERE status = 'succeeded')::float8 AS last_success
-      `.execute(db);
-      const row = rows[0]!;
-      inboxDepth.set(row.depth);
-      oldestPending.set(row.oldest);
-      deadLetters.set(row.dead);
-      stageChanges.reset();
-      for (const { source, n } of row.by_source ?? []) stageChanges.set({ source }, n);
-      pollRuns.reset();
-      for (const { status, n } of row.by_status ?? []) pollRuns.set({ status }, n);
-      lastPollDuration.set(row.last_duration ?? 0);
-      lastPollSuccess.set(row.last_success ?? 0);
+      await withDeadline(readGauges(), REFRESH_DEADLINE_MS, 'the metrics read');
       refreshOk.set(1);
     },
   };
+  return metrics;
+
+  /** Each a few index lookups whatever the table sizes (counts past EXACT_COUNT_CAP are estimates). */
+  async function readGauges(): Promise<void> {
+    const counts = await boundedCounts(db, { depth: PENDING_EVENTS, dead: DEAD_EVENTS });
+    const oldest = await oldestPendingSeconds(db);
+    const bySource = await stageChangesBySource(db);
+    const { rows } = await sql<{
+      by_status: { status: string; n: number }[] | null;
+      last_duration: number | null;
+      last_success: number | null;
+    }>`
+      SELECT
+        (SELECT json_agg(json_build_object('status', status, 'n', n))
+           FROM (SELECT status, count(*)::int AS n FROM poll_runs GROUP BY status) p) AS by_status,
+        (SELECT extract(epoch FROM finished_at - started_at) FROM poll_runs
+          WHERE finished_at IS NOT NULL ORDER BY started_at DESC LIMIT 1)::float8 AS last_duration,
+        (SELECT extract(epoch FROM max(finished_at)) FROM poll_runs WHERE status = 'succeeded')::float8 AS last_success
+    `.execute(db);
+    const row = rows[0]!;
+    inboxDepth.set(counts.depth.n);
+    oldestPending.set(oldest);
+    deadLetters.set(counts.dead.n);
+    stageChanges.reset();
+    for (const { source, n } of bySource) stageChanges.set({ source }, n);
+    pollRuns.reset();
+    for (const { status, n } of row.by_status ?? []) pollRuns.set({ status }, n);
+    lastPollDuration.set(row.last_duration ?? 0);
+    lastPollSuccess.set(row.last_success ?? 0);
+  }
 }

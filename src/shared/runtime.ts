@@ -1,4 +1,4 @@
-import { loadConfig, readEnv, ConfigError, type Config, type ConfigPurpose } from './config.js';
+import { loadConfig, readEnv, type Config, type ConfigPurpose } from './config.js';
 import { createDb, type Db } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase } from './db/open-database.js';
@@ -19,21 +19,20 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** Reads config or exits 1 with every problem named (before any logger exists to say it). */
-export function loadConfigOrExit(purpose: ConfigPurpose = 'service'): Config {
-  try {
-    return loadConfig(readEnv(), purpose);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${error.message}\nSee .env.example and the README's configuration table.\n`);
-    process.exit(1);
-  }
+/** The configuration from the environment and .env; throws ConfigError naming every problem. */
+export function loadConfigFromEnv(purpose: ConfigPurpose = 'service'): Config {
+  return loadConfig(readEnv(), purpose);
 }
 
 export async function openRuntime(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Runtime> {
   const location = await openDatabase(config, log);
-  await migrate(location.url, log);
-  const db = createDb(location.url);
+  try {
+    await migrate(location.url, log);
+  } catch (error) {
+    await location.close();
+    throw error;
+  }
+  const db = createDb(location.url, { statementTimeoutMs: config.databaseStatementTimeoutMs });
   const metrics = createMetrics(db);
   const limiter = new FubRateLimiter({ onWait: metrics.fubHooks.onWait });
   const clock = new FubClock();
@@ -56,6 +55,16 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
       await location.close();
     },
   };
+}
+
+/** Runs `start` on an open runtime; if it fails, closes the runtime (and an embedded database) first. */
+export async function startOn<T>(runtime: Runtime, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    await runtime.close().catch(() => undefined);
+    throw error;
+  }
 }
 
 /** Runs `stop` once on SIGTERM/SIGINT; a second signal exits at once. */

@@ -1,9 +1,12 @@
 import type { Db } from '../shared/db/database.js';
+import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/logger.js';
 import { readHealthCounters, type HealthCounters } from './health.repository.js';
 
 /** A backlog older than this means processing is stuck (FUB down for long, or no worker running). */
 export const MAX_HEALTHY_PENDING_SECONDS = 600;
+/** A database that does not answer /health in this time counts as unreachable (a stall, not a slow scan). */
+export const HEALTH_DEADLINE_MS = 3000;
 
 export type HealthReport =
   | ({ healthy: boolean; database: 'ok'; success_rate: number; signature_verification: boolean; problems: string[] } & HealthCounters)
@@ -12,7 +15,7 @@ export type HealthReport =
 export async function checkHealth(db: Db, opts: { signatureVerification: boolean; log: Logger }): Promise<HealthReport> {
   let counters: HealthCounters;
   try {
-    counters = await readHealthCounters(db);
+    counters = await withDeadline(readHealthCounters(db), HEALTH_DEADLINE_MS, 'the health read');
   } catch (error) {
     // The details (host names, users) go to the log, not to whoever asks /health.
     opts.log.warn({ err: error }, 'health: database unreachable');

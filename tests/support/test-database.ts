@@ -31,7 +31,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await admin((client) => client.query(`CREATE DATABASE ${name}`));
   const url = withDatabase(serverUrl(), name);
   await migrate(url);
-  const db = createDb(url, { max: 20 });
+  // Benchmarks fill a million rows in one statement: more than a service statement may take.
+  const db = createDb(url, { max: 20, statementTimeoutMs: 600_000 });
   return {
     url,
     db,

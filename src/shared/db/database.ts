@@ -24,7 +24,16 @@ export interface DbOptions {
   /** Fail a checkout fast so a webhook gets a 503 well inside FUB's 10-second budget. */
   connectionTimeoutMillis?: number;
   applicationName?: string;
+  /**
+   * Longest a statement may run, enforced by the server (statement_timeout); a client gives up on a
+   * server that does not answer at all (a stall) shortly after, and drops that connection.
+   */
+  statementTimeoutMs?: number;
 }
+
+/** How much longer than statement_timeout the client waits: a server that is alive answers with its own error first. */
+const CLIENT_GRACE_MS = 5000;
+const READ_TIMEOUT = 'Query read timeout';
 
 const pools = new WeakMap<Db, pg.Pool>();
 
@@ -33,15 +42,39 @@ const pools = new WeakMap<Db, pg.Pool>();
 // (planning a large one costs more than running it); the name follows the marker.
 export const PREPARED = '/* prepared:';
 
-/** Makes a client run marked statements as named prepared statements (Kysely passes plain text). */
+/**
+ * Makes a client run marked statements as named prepared statements (Kysely passes plain text), and
+ * drop its connection when a statement got no answer in time: whatever was sent may still be waiting
+ * on it, so it is unusable (the pool then replaces it instead of handing it out again).
+ */
 function prepareMarkedStatements(client: pg.PoolClient): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const dropIfUnanswered = (error: unknown): void => {
+    if ((error as Error | undefined)?.message !== READ_TIMEOUT) return;
+    // Before the caller releases it: pg-pool drops a released client that is not queryable.
+    const raw = client as unknown as { _queryable: boolean; connection: { stream: { destroy(): void } } };
+    raw._queryable = false;
+    raw.connection.stream.destroy();
+  };
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (first: unknown, ...rest: unknown[]) => {
     if (typeof first === 'string' && first.startsWith(PREPARED)) {
       const name = first.slice(PREPARED.length, first.indexOf(' */'));
-      return query({ name, text: first, values: rest[0] }, ...rest.slice(1));
+      first = { name, text: first, values: rest[0] };
+      rest = rest.slice(1);
     }
-    return query(first, ...rest);
+    const last = rest.at(-1);
+    if (typeof last === 'function') {
+      rest[rest.length - 1] = (error: unknown, ...results: unknown[]) => {
+        dropIfUnanswered(error);
+        return (last as (...args: unknown[]) => unknown)(error, ...results);
+      };
+    }
+    const result = query(first, ...rest);
+    if (!(result instanceof Promise)) return result;
+    return result.catch((error: unknown) => {
+      dropIfUnanswered(error);
+      throw error;
+    });
   };
 }
 
@@ -56,12 +89,13 @@ export function poolOf(db: Db): pg.Pool {
 }
 
 /**
- * The connection string with JIT turned off for the session, as a startup option (no extra
- * statement, nothing queued behind the first query). Our statements are short, and compiling one
- * whose estimate crosses jit_above_cost (a page of first sightings, unnest over 13 arrays) took
- * 650 ms to run 30 ms of work. Options already in the URL (a host's endpoint id) are kept.
+ * The connection string with session settings as startup options (no extra statement, nothing queued
+ * behind the first query): JIT off, because our statements are short and compiling one whose estimate
+ * crosses jit_above_cost (a page of first sightings, unnest over 13 arrays) took 650 ms to run 30 ms
+ * of work; and the statement deadline, before the URL's own options so that one set there wins.
+ * Options already in the URL (a host's endpoint id) are kept.
  */
-function withoutJit(connectionString: string): string {
+function withSessionOptions(connectionString: string, statementTimeoutMs: number): string {
   let url: URL;
   try {
     url = new URL(connectionString);
@@ -69,16 +103,20 @@ function withoutJit(connectionString: string): string {
     return connectionString; // not a URL: pg reads it as it is
   }
   const own = url.searchParams.get('options');
-  url.searchParams.set('options', own ? `${own} -c jit=off` : '-c jit=off');
+  url.searchParams.set('options', [`-c statement_timeout=${statementTimeoutMs}`, own, '-c jit=off'].filter(Boolean).join(' '));
   return url.toString();
 }
 
 /** One pg pool wrapped in Kysely; `db.destroy()` closes the pool. */
 export function createDb(connectionString: string, options: DbOptions = {}): Db {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
   const pool = new pg.Pool({
-    connectionString: withoutJit(connectionString),
+    connectionString: withSessionOptions(connectionString, statementTimeoutMs),
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
+    query_timeout: statementTimeoutMs + CLIENT_GRACE_MS,
+    // A peer that vanished without a reset (a dropped route) is noticed by the OS, not only by a timeout.
+    keepAlive: true,
     idleTimeoutMillis: 30_000,
     application_name: options.applicationName ?? 'fub-collector',
     types,

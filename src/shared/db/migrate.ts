@@ -42,7 +42,8 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
  */
 export async function migrate(connectionString: string, log?: Logger, dir = MIGRATIONS_DIR): Promise<number[]> {
   const migrations = await readMigrations(dir);
-  const client = new pg.Client({ connectionString, application_name: 'fub-collector-migrate' });
+  // A database that accepts the connection but never answers must not hold a start forever.
+  const client = new pg.Client({ connectionString, application_name: 'fub-collector-migrate', connectionTimeoutMillis: 10_000 });
   await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
