@@ -6,7 +6,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
 import { FubSimulator } from '../tests/support/fub-simulator.js';
@@ -15,7 +14,7 @@ import { createTestDatabase } from '../tests/support/test-database.js';
 import { waitFor } from '../tests/support/wait.js';
 import { freePort, stopProcess } from '../tests/support/webhook-server-process.js';
 import { writeBenchmarkSection } from './report.js';
-import { machineLine, ratio, withPostgres } from './support.js';
+import { machineLine, ratio, webhookBody, withPostgres } from './support.js';
 
 const CONNECTIONS = 50;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -39,18 +38,6 @@ async function serve(entry: string, env: Record<string, string>): Promise<{ proc
   return { proc, url };
 }
 
-/** A webhook body as FUB would send it, with a fresh eventId. */
-function webhookBody(): string {
-  const id = Math.floor(Math.random() * 1e9);
-  return JSON.stringify({
-    eventId: randomUUID(),
-    eventCreated: new Date().toISOString(),
-    event: 'peopleStageUpdated',
-    resourceIds: [id],
-    uri: `https://api.followupboss.com/v1/people?id=${id}`,
-    data: { stage: 'ACQ - Offers Made' },
-  });
-}
 
 const WRK = spawnSync('wrk', ['--version']).error === undefined;
 // One wrk thread keeps 50 connections busy here (about a quarter of a core at 7,000 requests a

@@ -4,7 +4,7 @@
 // BENCH_BASELINE_ROOT=<another checkout> runs the same phases on that code too (e.g. the commit
 // before the request limits, with node_modules linked) and prints both side by side.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -16,7 +16,7 @@ import { serviceEnv } from '../tests/support/run-entrypoint.js';
 import { serverUrl } from '../tests/support/test-database.js';
 import { sleep, waitFor } from '../tests/support/wait.js';
 import { freePort, stopProcess } from '../tests/support/webhook-server-process.js';
-import { machineLine, percentile, withPostgres } from './support.js';
+import { machineLine, percentile, webhookBody, withPostgres } from './support.js';
 
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 10);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -76,17 +76,6 @@ async function serve(root: string, env: Record<string, string>): Promise<{ proc:
   return { proc, port };
 }
 
-function stageWebhook(): string {
-  const id = Math.floor(Math.random() * 1e9);
-  return JSON.stringify({
-    eventId: randomUUID(),
-    eventCreated: new Date().toISOString(),
-    event: 'peopleStageUpdated',
-    resourceIds: [id],
-    uri: `https://api.followupboss.com/v1/people?id=${id}`,
-    data: { stage: 'ACQ - Offers Made' },
-  });
-}
 
 /** SENDERS signed senders, each posting one delivery after another on a kept-alive connection. */
 async function measureAcks(sim: FubSimulator, port: number, until: number): Promise<{ acks: number[]; failed: number }> {
@@ -108,7 +97,7 @@ async function measureAcks(sim: FubSimulator, port: number, until: number): Prom
   await Promise.all(
     Array.from({ length: SENDERS }, async () => {
       while (Date.now() < until) {
-        const { body, signature } = sim.sign(stageWebhook());
+        const { body, signature } = sim.sign(webhookBody());
         const started = process.hrtime.bigint();
         const status = await post(body, signature);
         if (status === 200) acks.push(Number(process.hrtime.bigint() - started) / 1e6);
@@ -128,7 +117,7 @@ function holdSlowBodies(sim: FubSimulator, port: number): { stop(): string } {
   const sockets = new Set<Socket>();
   const open = (): void => {
     if (stopped) return;
-    const { body, signature } = sim.sign(stageWebhook());
+    const { body, signature } = sim.sign(webhookBody());
     const socket = connect(port, '127.0.0.1');
     sockets.add(socket);
     const opened = Date.now();

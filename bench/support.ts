@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { cpus } from 'node:os';
 import { sql } from 'kysely';
 import type { Db } from '../src/shared/db/database.js';
@@ -25,3 +26,16 @@ export async function machineLine(db: Db, script: string): Promise<string> {
 }
 
 export const ratio = (a: number, b: number): string => (b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
+
+/** A webhook body as FUB would send it, with a fresh eventId, for a person not seen before. */
+export function webhookBody(): string {
+  const id = Math.floor(Math.random() * 1e9);
+  return JSON.stringify({
+    eventId: randomUUID(),
+    eventCreated: new Date().toISOString(),
+    event: 'peopleStageUpdated',
+    resourceIds: [id],
+    uri: `https://api.followupboss.com/v1/people?id=${id}`,
+    data: { stage: 'ACQ - Offers Made' },
+  });
+}
