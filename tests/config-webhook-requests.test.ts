@@ -24,13 +24,13 @@ describe('configuration: webhook request limits and TRUST_PROXY', () => {
 
   it('trusts X-Forwarded-For by default only on Railway', () => {
     expect(loadConfig(VALID).webhookRequests.trustProxy).to.equal(false);
-    expect(loadConfig({ ...VALID, RAILWAY_ENVIRONMENT: 'production' }).webhookRequests.trustProxy).to.equal(true);
+    expect(loadConfig({ ...VALID, DATABASE_URL: 'postgres://app@db.internal/app', RAILWAY_ENVIRONMENT: 'production' }).webhookRequests.trustProxy).to.equal(true);
     expect(loadConfig({ ...VALID, RAILWAY_ENVIRONMENT: '' }).webhookRequests.trustProxy).to.equal(false);
   });
 
   it('lets TRUST_PROXY override either way', () => {
     expect(loadConfig({ ...VALID, TRUST_PROXY: 'true' }).webhookRequests.trustProxy).to.equal(true);
-    expect(loadConfig({ ...VALID, RAILWAY_ENVIRONMENT: 'production', TRUST_PROXY: 'false' }).webhookRequests.trustProxy).to.equal(false);
+    expect(loadConfig({ ...VALID, DATABASE_URL: 'postgres://app@db.internal/app', RAILWAY_ENVIRONMENT: 'production', TRUST_PROXY: 'false' }).webhookRequests.trustProxy).to.equal(false);
   });
 
   it('names malformed values', () => {
