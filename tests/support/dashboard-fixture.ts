@@ -1,6 +1,7 @@
 // A pipeline for the dashboard's tests: leads made and moved in the FUB simulator over the last
 // weeks, delivered as signed webhooks over HTTP to the real webhook server, then a poll.
 import type { AddressInfo } from 'node:net';
+import { sql } from 'kysely';
 import type { Server } from 'node:http';
 import { createWebhookApp } from '../../src/webhook/app.js';
 import { LoginThrottle } from '../../src/dashboard/login-throttle.js';
@@ -50,6 +51,9 @@ export async function fillPipeline(h: Harness, url: string, people = 60): Promis
     const res = await fetch(`${url}/webhooks/fub`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'FUB-Signature': signature }, body });
     if (res.status !== 200) throw new Error(`webhook answered ${res.status}`);
   };
+  // The collector has been watching for 41 days (FUB delivers webhooks within hours, so the backdated
+  // events below cannot tell when watching began; an installation 41 days ago is what they stand for).
+  await sql`UPDATE collector_state SET watching_since = ${new Date(now - 41 * DAY)}`.execute(h.tdb.db);
   // Someone FUB had before the collector was installed: the poll finds them (a first sighting).
   h.sim.addPerson(9999, 'ACQ - Qualified', new Date(now - 400 * DAY), { firstName: 'Olde', lastName: 'Timer' });
   for (let i = 1; i <= people; i++) {
