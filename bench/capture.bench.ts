@@ -4,7 +4,7 @@
 import { createFubClient } from '../src/shared/fub/fub-client.js';
 import { FubRateLimiter } from '../src/shared/fub/rate-limiter.js';
 import { createLogger } from '../src/shared/logger.js';
-import { FubSimulator } from '../tests/support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { historyOf, pendingEvents } from '../tests/support/history.js';
 import { createTestDatabase } from '../tests/support/test-database.js';
 import { sleep, waitFor } from '../tests/support/wait.js';

@@ -6,7 +6,7 @@ import { createDb } from '../src/shared/db/database.js';
 import { createLogger } from '../src/shared/logger.js';
 import { createMetrics } from '../src/shared/metrics.js';
 import { createWebhookApp } from '../src/webhook/app.js';
-import { FubSimulator } from '../tests/support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { createTestDatabase } from '../tests/support/test-database.js';
 import { machineLine, percentile, withPostgres } from './support.js';
 

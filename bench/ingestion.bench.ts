@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
-import { FubSimulator } from '../tests/support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { serviceEnv } from '../tests/support/run-entrypoint.js';
 import { createTestDatabase } from '../tests/support/test-database.js';
 import { waitFor } from '../tests/support/wait.js';

@@ -3,7 +3,7 @@
 // so every one needs a fetch). Beside it, in the same run: the same server processing only on a
 // 5-second sweep (the polling-interval design the issue rules out).
 import { sql } from 'kysely';
-import { FubSimulator } from '../tests/support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { createTestDatabase } from '../tests/support/test-database.js';
 import { sleep, waitFor } from '../tests/support/wait.js';
 import { liveCollector } from './live-collector.js';

@@ -8,7 +8,7 @@ import { createLogger } from '../src/shared/logger.js';
 import type { Db } from '../src/shared/db/database.js';
 import { createWebhookApp } from '../src/webhook/app.js';
 import { createEventProcessor, type EventProcessor } from '../src/webhook/event-processor.js';
-import type { FubSimulator } from '../tests/support/fub-simulator.js';
+import type { FubSimulator } from '../fub-simulator/fub-simulator.js';
 
 export interface LiveCollector {
   processor: EventProcessor;

@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { createDb } from '../src/shared/db/database.js';
-import { FubSimulator } from '../tests/support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { serviceEnv } from '../tests/support/run-entrypoint.js';
 import { serverUrl } from '../tests/support/test-database.js';
 import { sleep, waitFor } from '../tests/support/wait.js';

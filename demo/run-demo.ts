@@ -15,7 +15,7 @@ import { formatTable } from '../src/shared/format-table.js';
 import { createLogger } from '../src/shared/logger.js';
 import { openRuntime } from '../src/shared/runtime.js';
 import { startWebhookServer } from '../src/webhook/webhook-server.js';
-import { FubSimulator, type WebhookEnvelope } from '../tests/support/fub-simulator.js';
+import { FubSimulator, type WebhookEnvelope } from '../fub-simulator/fub-simulator.js';
 import { pendingEvents } from '../tests/support/history.js';
 import { serviceEnv } from '../tests/support/run-entrypoint.js';
 import { sleep, waitFor } from '../tests/support/wait.js';

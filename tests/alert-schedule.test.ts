@@ -4,7 +4,7 @@ import { startAlertSchedule } from '../src/alerts/alert-schedule.js';
 import type { AlertsConfig } from '../src/shared/config.js';
 import { createLogger } from '../src/shared/logger.js';
 import { ChatReceiver } from './support/alert-receivers.js';
-import { FubSimulator } from './support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { freePort, startWebhookProcess, stopProcess } from './support/webhook-server-process.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { sleep, waitFor } from './support/wait.js';

@@ -4,7 +4,7 @@ import { toInboxEvents } from '../src/webhook/parse-webhook.js';
 import { createEventProcessor } from '../src/webhook/event-processor.js';
 import { createFubClient } from '../src/shared/fub/fub-client.js';
 import { FubRateLimiter } from '../src/shared/fub/rate-limiter.js';
-import { FubSimulator } from './support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { testLogger } from './support/harness.js';
 import { historyOf } from './support/history.js';
 import { runEntrypoint, serviceEnv } from './support/run-entrypoint.js';

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import { FubSimulator, type WebhookEnvelope } from './support/fub-simulator.js';
+import { FubSimulator, type WebhookEnvelope } from '../fub-simulator/fub-simulator.js';
 import { pendingEvents } from './support/history.js';
 import { freePort, postWebhook, startWebhookProcess, stopProcess } from './support/webhook-server-process.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { FubSimulator } from './support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { runEntrypoint, serviceEnv } from './support/run-entrypoint.js';
 
 // Every way into the service, run as the operator runs it: a process, its exit code and what it says.

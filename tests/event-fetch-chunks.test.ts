@@ -3,7 +3,7 @@
 // retry reads only the people it could not read before.
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import type { SimRequest } from './support/fub-simulator.js';
+import type { SimRequest } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 const BIG = 300;

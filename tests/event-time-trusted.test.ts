@@ -2,7 +2,7 @@
 // a hand-replayed payload). Bad input must change nothing; it must not pin a person's history.
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import { fubSecond } from './support/fub-simulator.js';
+import { fubSecond } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 const DAY = 86_400_000;

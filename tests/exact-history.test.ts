@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { sql } from 'kysely';
 import { runMonitoringQuery } from '../src/shared/monitoring.js';
-import { fubPersonTime, fubSecond, type WebhookEnvelope } from './support/fub-simulator.js';
+import { fubPersonTime, fubSecond, type WebhookEnvelope } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 import { historyOf, pendingEvents } from './support/history.js';
 

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { sql } from 'kysely';
 import { createDb, type Db } from '../src/shared/db/database.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/shared/db/embedded-postgres.js';
-import { FubSimulator, type WebhookEnvelope } from './support/fub-simulator.js';
+import { FubSimulator, type WebhookEnvelope } from '../fub-simulator/fub-simulator.js';
 import { testLogger } from './support/harness.js';
 import { pendingEvents } from './support/history.js';
 import { sleep, waitFor } from './support/wait.js';

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { sql } from 'kysely';
 import { createDb, type Db } from '../src/shared/db/database.js';
 import { createInboxWriter } from '../src/webhook/inbox-writer.js';
-import { FubSimulator, type WebhookEnvelope } from './support/fub-simulator.js';
+import { FubSimulator, type WebhookEnvelope } from '../fub-simulator/fub-simulator.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { waitFor } from './support/wait.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { SimRequest } from './support/fub-simulator.js';
+import type { SimRequest } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 import { historyOf, pendingEvents } from './support/history.js';
 import { waitFor } from './support/wait.js';

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { FubApiError } from '../src/shared/fub/fub-client.js';
 import { registerWebhooks, COLLECTOR_EVENTS } from '../src/shared/fub/webhook-registrations.js';
-import type { SimRequest, SimResponse } from './support/fub-simulator.js';
+import type { SimRequest, SimResponse } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 import { reportFault } from './support/fault-figures.js';
 

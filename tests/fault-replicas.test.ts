@@ -6,7 +6,7 @@ import { createPoller, type Poller } from '../src/poller/poller.js';
 import type { Db } from '../src/shared/db/database.js';
 import { createFubClient } from '../src/shared/fub/fub-client.js';
 import { FubRateLimiter } from '../src/shared/fub/rate-limiter.js';
-import { FubSimulator, fubSecond, type WebhookEnvelope } from './support/fub-simulator.js';
+import { FubSimulator, fubSecond, type WebhookEnvelope } from '../fub-simulator/fub-simulator.js';
 import { reportFault } from './support/fault-figures.js';
 import { testLogger } from './support/harness.js';
 import { pendingEvents } from './support/history.js';

@@ -3,7 +3,7 @@
 // (accepted data is never lost; a malformed answer is never read as "nothing changed").
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import { FubSimulator } from './support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 import { runEntrypoint, serviceEnv } from './support/run-entrypoint.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createFubClient, FubApiError, type FubClient } from '../src/shared/fub/fub-client.js';
 import { FubRateLimiter } from '../src/shared/fub/rate-limiter.js';
-import { FubSimulator } from './support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { testLogger } from './support/harness.js';
 
 describe('FUB API client', () => {

@@ -3,7 +3,7 @@
 // "in B, not moved since second x" and the webhook "moved into B in second x+1". That is one move.
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import { fubEventTime } from './support/fub-simulator.js';
+import { fubEventTime } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 const DAY = 86_400_000;

@@ -3,7 +3,7 @@
 // row is FUB's current stage (invariant 2). (Found by an adversarial review: an S7 arrival was invented.)
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import { fubSecond, type WebhookEnvelope } from './support/fub-simulator.js';
+import { fubSecond, type WebhookEnvelope } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 const DAY = 86_400_000;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { expect } from 'chai';
 import { waitFor } from './support/wait.js';
-import { FubSimulator } from './support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { runEntrypoint, serviceEnv } from './support/run-entrypoint.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 

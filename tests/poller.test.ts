@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { sql } from 'kysely';
 import type { PollResult } from '../src/poller/poller.js';
-import type { SimRequest } from './support/fub-simulator.js';
+import type { SimRequest } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 import { historyOf } from './support/history.js';
 import { waitFor } from './support/wait.js';

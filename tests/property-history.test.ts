@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import type { EventProcessor } from '../src/webhook/event-processor.js';
-import { fubSecond, type WebhookEnvelope } from './support/fub-simulator.js';
+import { fubSecond, type WebhookEnvelope } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 import { pendingEvents } from './support/history.js';
 

@@ -3,7 +3,7 @@
 // delivered once and a poll runs afterwards; FUB made two moves, so two rows after the first sighting.
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import { fubEventTime } from './support/fub-simulator.js';
+import { fubEventTime } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 const DAY = 86_400_000;

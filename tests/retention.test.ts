@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { sql } from 'kysely';
 import type { Db, Trx } from '../src/shared/db/database.js';
 import { pruneOldData } from '../src/shared/retention/prune.js';
-import { FubSimulator } from './support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { testLogger } from './support/harness.js';
 import { runEntrypoint, serviceEnv } from './support/run-entrypoint.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { fubSecond } from './support/fub-simulator.js';
+import { fubSecond } from '../fub-simulator/fub-simulator.js';
 import { historyOf, pendingEvents } from './support/history.js';
 import { createHarness, type Harness } from './support/harness.js';
 import { sleep, waitFor } from './support/wait.js';

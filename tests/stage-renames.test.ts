@@ -3,7 +3,7 @@
 // webhook got through (found by an adversarial review; each failed before its fix).
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import type { WebhookEnvelope } from './support/fub-simulator.js';
+import type { WebhookEnvelope } from '../fub-simulator/fub-simulator.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 const DAY = 86_400_000;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { FubSimulator } from './support/fub-simulator.js';
+import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { startListeningWebhookServer, type ListeningWebhookServer } from './support/listening-webhook-server.js';
 import { openRawRequest, type RawRequest } from './support/raw-http.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';

@@ -4,7 +4,7 @@ import type { Db } from '../../src/shared/db/database.js';
 import { createPoller, type Poller, type PollResult } from '../../src/poller/poller.js';
 import { createFubClient } from '../../src/shared/fub/fub-client.js';
 import { FubRateLimiter } from '../../src/shared/fub/rate-limiter.js';
-import type { FubSimulator } from '../support/fub-simulator.js';
+import type { FubSimulator } from '../../fub-simulator/fub-simulator.js';
 import { testLogger } from '../support/harness.js';
 import { sleep } from '../support/wait.js';
 

@@ -1,6 +1,6 @@
 // Faults striking at random for as long as the soak streams: each kind on its own schedule, so they
 // also overlap (a server killed while the database stalls, FUB failing during a refusal).
-import type { Fault, FubSimulator } from '../support/fub-simulator.js';
+import type { Fault, FubSimulator } from '../../fub-simulator/fub-simulator.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
 import type { Random } from './random.js';
 import type { WebhookServers } from './webhook-servers.js';

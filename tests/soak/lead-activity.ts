@@ -1,6 +1,6 @@
 // Agents moving leads in FUB: every move changes the simulated person and hands FUB's webhooks for
 // it (peopleStageUpdated with data.stage, and peopleUpdated) to the sender; a few are never sent.
-import type { FubSimulator, WebhookEnvelope } from '../support/fub-simulator.js';
+import type { FubSimulator, WebhookEnvelope } from '../../fub-simulator/fub-simulator.js';
 import { sleep } from '../support/wait.js';
 import type { Random } from './random.js';
 import type { WebhookSender } from './webhook-sender.js';

@@ -1,6 +1,6 @@
 // What the soak holds the collector to, judged against FUB's own record of every move it made.
 import type { Db } from '../../src/shared/db/database.js';
-import { fubSecond, type FubSimulator } from '../support/fub-simulator.js';
+import { fubSecond, type FubSimulator } from '../../fub-simulator/fub-simulator.js';
 import type { MadeMove } from './lead-activity.js';
 
 interface Row {

@@ -1,7 +1,7 @@
 // What a soak runs on: FUB (the simulator, its clock 30 s to 5 minutes off ours), a database of its own,
 // and the proxy every collector process reaches that database through.
 import { createDb, type Db } from '../../src/shared/db/database.js';
-import { FubSimulator } from '../support/fub-simulator.js';
+import { FubSimulator } from '../../fub-simulator/fub-simulator.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { addSoakPeople } from './lead-activity.js';

@@ -1,6 +1,6 @@
 // FUB's side of webhook delivery: each webhook goes to one of the replicas (a load balancer's pick),
 // and one not answered 2xx in time is tried again with backoff, a few times, as FUB does.
-import type { FubSimulator, WebhookEnvelope } from '../support/fub-simulator.js';
+import type { FubSimulator, WebhookEnvelope } from '../../fub-simulator/fub-simulator.js';
 import { sleep } from '../support/wait.js';
 import type { Random } from './random.js';
 

@@ -1,7 +1,7 @@
 // The webhook server replicas of a soak: real processes, killed with SIGKILL and started again. A
 // server that exits by itself is noted as a crash and started again, as a platform would.
 import type { ChildProcess } from 'node:child_process';
-import type { FubSimulator } from '../support/fub-simulator.js';
+import type { FubSimulator } from '../../fub-simulator/fub-simulator.js';
 import { sleep } from '../support/wait.js';
 import { freePort, startWebhookProcess, stopProcess } from '../support/webhook-server-process.js';
 

@@ -9,7 +9,7 @@ import { createMetrics, type Metrics } from '../../src/shared/metrics.js';
 import { createWebhookApp } from '../../src/webhook/app.js';
 import { createEventProcessor, type EventProcessor, type EventProcessorOptions } from '../../src/webhook/event-processor.js';
 import { createPoller, type Poller, type PollerOptions } from '../../src/poller/poller.js';
-import { FubSimulator } from './fub-simulator.js';
+import { FubSimulator } from '../../fub-simulator/fub-simulator.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 
 export const TEST_PROCESSING: ProcessingConfig = { leaseSeconds: 30, maxAttempts: 3, retryBaseSeconds: 0, sweepIntervalMs: 200 };

@@ -8,7 +8,7 @@ import type { Logger } from '../../src/shared/logger.js';
 import { createMetrics } from '../../src/shared/metrics.js';
 import type { Runtime } from '../../src/shared/runtime.js';
 import { startWebhookServer, type RunningWebhookServer } from '../../src/webhook/webhook-server.js';
-import type { FubSimulator } from './fub-simulator.js';
+import type { FubSimulator } from '../../fub-simulator/fub-simulator.js';
 import { testLogger } from './harness.js';
 import { serviceEnv } from './run-entrypoint.js';
 import type { TestDatabase } from './test-database.js';

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { FubSimulator } from './fub-simulator.js';
+import type { FubSimulator } from '../../fub-simulator/fub-simulator.js';
 
 export interface Finished {
   code: number | null;

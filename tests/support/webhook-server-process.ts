@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import type { FubSimulator, WebhookEnvelope } from './fub-simulator.js';
+import type { FubSimulator, WebhookEnvelope } from '../../fub-simulator/fub-simulator.js';
 import { serviceEnv } from './run-entrypoint.js';
 import { waitFor } from './wait.js';
 

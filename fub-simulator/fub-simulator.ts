@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { signBody } from '../../src/webhook/verify-signature.js';
+import { signBody } from '../src/webhook/verify-signature.js';
 
 export interface SimPerson {
   id: number;
