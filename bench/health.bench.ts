@@ -8,6 +8,7 @@ import { createMetrics } from '../src/shared/metrics.js';
 import { createWebhookApp } from '../src/webhook/app.js';
 import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { createTestDatabase } from '../tests/support/test-database.js';
+import { writeBenchmarkSection } from './report.js';
 import { machineLine, percentile, withPostgres } from './support.js';
 
 const INBOX_ROWS = Number(process.env.BENCH_INBOX_ROWS ?? 1_000_000);
@@ -80,12 +81,21 @@ await withPostgres(async () => {
     callers = false;
     await Promise.all(healthLoops);
 
-    console.log(await machineLine(tdb.db, 'npm run bench:health'));
-    console.log(`inbox rows: ${INBOX_ROWS.toLocaleString('en')}, stage_changes rows: ${STAGE_CHANGES.toLocaleString('en')}`);
-    console.log(`GET /health  (${CALLS} calls, one at a time): ${summary(health)}`);
-    console.log(`GET /metrics (${CALLS} calls, one at a time): ${summary(metrics)}`);
-    console.log(`webhook ack (${ACKS}, one at a time), nobody asking /health: ${summary(quiet)}`);
-    console.log(`webhook ack (${ACKS}, one at a time), ${HEALTH_CALLERS} callers asking /health in a loop: ${summary(loud)}`);
+    const lines = [
+      `${INBOX_ROWS.toLocaleString('en')} inbox rows and ${STAGE_CHANGES.toLocaleString('en')} stage_changes rows; calls one at a time. ${await machineLine(tdb.db, 'npm run bench:health')}`,
+      '',
+      '| what | latency |',
+      '|---|---|',
+      `| GET /health (${CALLS} calls) | ${summary(health)} |`,
+      `| GET /metrics (${CALLS} calls) | ${summary(metrics)} |`,
+      `| webhook ack (${ACKS}), nobody asking /health (baseline) | ${summary(quiet)} |`,
+      `| webhook ack (${ACKS}), ${HEALTH_CALLERS} callers asking /health in a loop | ${summary(loud)} |`,
+      '',
+      'Before the bounded counts (commit 57b8d0d, measured by this script earlier the same day on the same machine, not in this run):',
+      '/health p50 633.9 ms, p95 847.4 ms; /metrics p50 75.9 ms, p95 100.6 ms; webhook ack with 10 callers asking /health p50 52.8 ms, p95 144.6 ms.',
+    ];
+    await writeBenchmarkSection('/health and /metrics at 1,000,000 inbox rows', lines.join('\n'));
+    console.log(lines.join('\n'));
   } finally {
     await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
     await filler.destroy();

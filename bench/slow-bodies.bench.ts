@@ -16,6 +16,7 @@ import { serviceEnv } from '../tests/support/run-entrypoint.js';
 import { serverUrl } from '../tests/support/test-database.js';
 import { sleep, waitFor } from '../tests/support/wait.js';
 import { freePort, stopProcess } from '../tests/support/webhook-server-process.js';
+import { writeBenchmarkSection } from './report.js';
 import { machineLine, percentile, webhookBody, withPostgres } from './support.js';
 
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 10);
@@ -254,5 +255,6 @@ await withPostgres(async () => {
     ...branch.filter((r) => r.hostile).map((r) => `- this code, ${r.name}: ${r.hostile}`),
     ...(baseline ?? []).filter((r) => r.hostile).map((r) => `- before, ${r.name}: ${r.hostile}`),
   ];
+  await writeBenchmarkSection('Ack latency while hostile clients are connected', lines.join('\n'));
   console.log(`## Ack latency while hostile clients are connected\n\n${lines.join('\n')}`);
 });
