@@ -1,18 +1,10 @@
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../src/shared/config.js';
+import { loadConfig } from '../src/shared/config.js';
+import { problemsOf } from './support/config-problems.js';
 
 const VALID = { FUB_API_KEY: 'key', FUB_SYSTEM: 'fub-collector', FUB_SYSTEM_KEY: 'secret' };
 const MAIL = { SMTP_HOST: 'smtp.example.com', ALERT_EMAIL_FROM: 'collector@example.com', ALERT_EMAIL_TO: 'ops@example.com, boss@example.com' };
 
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
 
 describe('configuration: alerts and the business time zone', () => {
   it('alerts are off and days are UTC unless configured', () => {

@@ -1,17 +1,9 @@
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../src/shared/config.js';
+import { loadConfig } from '../src/shared/config.js';
+import { problemsOf } from './support/config-problems.js';
 
 const VALID = { FUB_API_KEY: 'key', FUB_SYSTEM: 'fub-collector', FUB_SYSTEM_KEY: 'secret' };
 
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
 
 describe('configuration: webhook request limits and TRUST_PROXY', () => {
   it('bounds body reading by default: 10 s per body, 128 bodies at once', () => {

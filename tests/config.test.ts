@@ -2,19 +2,11 @@ import { expect } from 'chai';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, readEnv } from '../src/shared/config.js';
+import { loadConfig, readEnv } from '../src/shared/config.js';
+import { problemsOf } from './support/config-problems.js';
 
 const VALID = { FUB_API_KEY: 'key', FUB_SYSTEM: 'fub-collector', FUB_SYSTEM_KEY: 'secret' };
 
-function problemsOf(env: Record<string, string>, purpose?: Parameters<typeof loadConfig>[1]): string[] {
-  try {
-    loadConfig(env, purpose);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
 
 describe('configuration', () => {
   it('applies the documented defaults', () => {
