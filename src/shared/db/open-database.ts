@@ -1,6 +1,5 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { startEmbeddedPostgres } from './embedded-postgres.js';
 
 export interface DatabaseLocation {
   url: string;
@@ -12,6 +11,8 @@ export interface DatabaseLocation {
 export async function openDatabase(config: Config, log: Logger): Promise<DatabaseLocation> {
   if (config.databaseUrl !== undefined) return { url: config.databaseUrl, close: async () => undefined };
   log.info('DATABASE_URL is not set: using the embedded PostgreSQL');
+  // Loaded only here: a deployed service (DATABASE_URL set) never loads embedded-postgres at all.
+  const { startEmbeddedPostgres } = await import('./embedded-postgres.js');
   const embedded = await startEmbeddedPostgres({ ...config.embeddedPostgres, log });
   return { url: embedded.url, close: () => embedded.stop() };
 }
