@@ -1,14 +1,16 @@
-// The webhook path assembled in-process for benchmarks: app, processor and FUB client against a
-// simulator, the way src/webhook/webhook-server.ts assembles it.
+// The webhook path in-process for benchmarks: the service's own wiring (composeRuntime,
+// buildWebhookService) against a simulator, on the bench's database pool.
 import { Agent, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createFubClient } from '../src/shared/fub/fub-client.js';
-import { FubRateLimiter } from '../src/shared/fub/rate-limiter.js';
+import { loadConfig } from '../src/shared/config.js';
 import { createLogger } from '../src/shared/logger.js';
 import type { Db } from '../src/shared/db/database.js';
+import { composeRuntime } from '../src/shared/runtime.js';
 import { createWebhookApp } from '../src/webhook/app.js';
-import { createEventProcessor, type EventProcessor } from '../src/webhook/event-processor.js';
+import type { EventProcessor } from '../src/webhook/event-processor.js';
+import { buildWebhookService } from '../src/webhook/webhook-service.js';
 import type { FubSimulator } from '../fub-simulator/fub-simulator.js';
+import { serviceEnv } from '../tests/support/run-entrypoint.js';
 
 export interface LiveCollector {
   processor: EventProcessor;
@@ -18,15 +20,13 @@ export interface LiveCollector {
 
 /** `wakeOnReceive: false` leaves processing to the periodic sweep (the polling-interval design). */
 export async function liveCollector(db: Db, sim: FubSimulator, options: { wakeOnReceive: boolean; sweepIntervalMs?: number }): Promise<LiveCollector> {
-  const log = createLogger('silent');
-  const fub = createFubClient({ ...sim.connection(), limiter: new FubRateLimiter(), log });
-  const processor = createEventProcessor({
-    db,
-    log,
-    fub,
-    options: { leaseSeconds: 120, maxAttempts: 10, retryBaseSeconds: 10, sweepIntervalMs: options.sweepIntervalMs ?? 5000 },
-  });
-  const app = createWebhookApp({ db, log, systemKey: sim.systemKey, ...(options.wakeOnReceive ? { onStored: () => processor.wake() } : {}) });
+  const config = loadConfig(serviceEnv(sim, 'postgres://unused-the-bench-passes-its-pool'));
+  const runtime = composeRuntime({ config, log: createLogger('silent'), db });
+  const processing = { ...config.processing, sweepIntervalMs: options.sweepIntervalMs ?? 5000 };
+  const service = buildWebhookService(runtime, { processing });
+  const { processor } = service;
+  // Without the wake-up on receive, only the sweep finds stored events (the design it replaced).
+  const app = options.wakeOnReceive ? service.app : createWebhookApp({ db, log: runtime.log, systemKey: sim.systemKey });
   // A real listener and keep-alive connections, so the sender costs what FUB's deliveries would;
   // at most 64 at once, as a sender does (unbounded, a backlog of thousands of sockets overflowed
   // the listen queue and was reset at 1,000/s on a slower machine).

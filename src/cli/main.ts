@@ -9,7 +9,7 @@ import { createLogger } from '../shared/logger.js';
 import { openRuntime, type Runtime } from '../shared/runtime.js';
 import { UsageError } from '../shared/explain-error.js';
 import { finish, runMain } from '../shared/run-main.js';
-import { createEventProcessor } from '../webhook/event-processor.js';
+import { createProcessorFor } from '../webhook/webhook-service.js';
 import { listEventsByIds, listEventsByStatus, replayEvents } from '../webhook/webhook-events.repository.js';
 import { runPollCommand } from '../poller/poller-service.js';
 import { pruneOldData } from '../shared/retention/prune.js';
@@ -111,7 +111,7 @@ events
         if (eventIds.length === 0 && !options.status) throw new UsageError('name event ids or give --status dead');
         const selector: { status: 'failed' | 'dead' } | { eventIds: string[] } = options.status ? { status: options.status } : { eventIds };
         const replayed = new Set(await replayEvents(runtime.db, selector));
-        const processor = createEventProcessor({ db: runtime.db, log: runtime.log, fub: runtime.newFubClient(), options: runtime.config.processing });
+        const processor = createProcessorFor(runtime, runtime.newFubClient());
         await processor.drain();
         out(`${replayed.size} event(s) replayed.\n`);
         const mine = (await listEventsByIds(runtime.db, [...replayed])).filter((e) => e.status === 'failed' || e.status === 'dead');

@@ -1,15 +1,16 @@
 import type { Runtime } from '../shared/runtime.js';
-import { createPoller, type Poller, type PollProgress } from './poller.js';
+import type { FubClient } from '../shared/fub/fub-client.js';
+import { createPoller, type Poller, type PollerOptions } from './poller.js';
 import { drawProgress } from './progress-bar.js';
 
 /** The poller built from the shared runtime (its own FUB client, the process's rate budget). */
-export function createPollerFor(runtime: Runtime, onPage?: (progress: PollProgress) => void): Poller {
+export function createPollerFor(runtime: Runtime, overrides: { fub?: FubClient; options?: Partial<PollerOptions> } = {}): Poller {
   return createPoller({
     db: runtime.db,
     log: runtime.log,
-    fub: runtime.newFubClient(),
+    fub: overrides.fub ?? runtime.newFubClient(),
     metrics: runtime.metrics,
-    options: { ...runtime.config.poller, ...(onPage ? { onPage } : {}) },
+    options: { ...runtime.config.poller, ...overrides.options },
   });
 }
 
@@ -19,7 +20,7 @@ export function createPollerFor(runtime: Runtime, onPage?: (progress: PollProgre
  */
 export async function runPollCommand(runtime: Runtime, options: { full: boolean }): Promise<number> {
   const tty = process.stderr.isTTY;
-  const poller = createPollerFor(runtime, tty ? (p) => drawProgress(process.stderr, p) : undefined);
+  const poller = createPollerFor(runtime, tty ? { options: { onPage: (p) => drawProgress(process.stderr, p) } } : {});
   const interrupt = (): void => void poller.stop();
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);

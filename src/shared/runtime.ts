@@ -2,7 +2,7 @@ import { loadConfig, readEnv, type Config, type ConfigPurpose } from './config.j
 import { createDb, type Db } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase } from './db/open-database.js';
-import { createFubClient, fubConnection, type FubClient } from './fub/fub-client.js';
+import { createFubClient, fubConnection, type FubClient, type FubClientOptions } from './fub/fub-client.js';
 import { FubClock } from './fub/fub-clock.js';
 import { FubRateLimiter } from './fub/rate-limiter.js';
 import { createLogger, type Logger } from './logger.js';
@@ -24,6 +24,37 @@ export function loadConfigFromEnv(purpose: ConfigPurpose = 'service'): Config {
   return loadConfig(readEnv(), purpose);
 }
 
+/** The client settings a runtime's FUB clients may differ in (tests shorten the retry delays). */
+export type FubClientTuning = Partial<Pick<FubClientOptions, 'retryBaseDelayMs' | 'retryMaxDelayMs' | 'maxRetries' | 'timeoutMs' | 'max429Retries'>>;
+
+/**
+ * The wiring, written once: metrics on the database, one FUB rate budget and one FUB clock for the
+ * process, and FUB clients on them. openRuntime calls it on the database it opened; tests call it on
+ * their own database, so they run the parts the service runs.
+ */
+export function composeRuntime(parts: {
+  config: Config;
+  log: Logger;
+  db: Db;
+  fubTuning?: FubClientTuning;
+  /** Releases what the caller opened for this runtime; the database pool is the caller's too. */
+  close?: () => Promise<void>;
+}): Runtime {
+  const { config, log, db } = parts;
+  const metrics = createMetrics(db);
+  const limiter = new FubRateLimiter({ onWait: metrics.fubHooks.onWait });
+  const clock = new FubClock();
+  return {
+    config,
+    log,
+    db,
+    metrics,
+    newFubClient: () =>
+      createFubClient({ ...fubConnection(config.fub), limiter, clock, log, onCall: metrics.fubHooks.onCall, ...parts.fubTuning }),
+    close: parts.close ?? (async () => undefined),
+  };
+}
+
 export async function openRuntime(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Runtime> {
   const location = await openDatabase(config, log);
   try {
@@ -33,28 +64,15 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
     throw error;
   }
   const db = createDb(location.url, { statementTimeoutMs: config.databaseStatementTimeoutMs });
-  const metrics = createMetrics(db);
-  const limiter = new FubRateLimiter({ onWait: metrics.fubHooks.onWait });
-  const clock = new FubClock();
-  const newFubClient = (): FubClient =>
-    createFubClient({
-      ...fubConnection(config.fub),
-      limiter,
-      clock,
-      log,
-      onCall: metrics.fubHooks.onCall,
-    });
-  return {
+  return composeRuntime({
     config,
     log,
     db,
-    metrics,
-    newFubClient,
     async close() {
       await db.destroy();
       await location.close();
     },
-  };
+  });
 }
 
 /** Runs `start` on an open runtime; if it fails, closes the runtime (and an embedded database) first. */

@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import { startAlertSchedule } from '../alerts/alert-schedule.js';
 import { startRetentionSchedule } from '../shared/retention/retention-schedule.js';
 import type { Runtime } from '../shared/runtime.js';
-import { createWebhookApp } from './app.js';
-import { createEventProcessor, type EventProcessor } from './event-processor.js';
+import type { EventProcessor } from './event-processor.js';
+import { buildWebhookService } from './webhook-service.js';
 
 export interface RunningWebhookServer {
   server: Server;
@@ -17,22 +17,10 @@ const HEADERS_TIMEOUT_MS = 10_000;
 
 export async function startWebhookServer(runtime: Runtime): Promise<RunningWebhookServer> {
   const { config, log, db } = runtime;
-  const fub = runtime.newFubClient();
   if (config.fub.systemKey === undefined) {
     log.warn('WEBHOOK_ALLOW_UNSIGNED=true: webhook signatures are NOT verified; anyone who finds the URL can write stage changes');
   }
-  const processor = createEventProcessor({ db, log, fub, options: config.processing, metrics: runtime.metrics });
-  const { password, sessionHours } = config.dashboard;
-  const dashboard = password === undefined ? undefined : { password, sessionHours, timeZone: config.businessTimeZone };
-  const app = createWebhookApp({
-    db,
-    log,
-    systemKey: config.fub.systemKey,
-    onStored: () => processor.wake(),
-    metrics: runtime.metrics,
-    requests: config.webhookRequests,
-    dashboard,
-  });
+  const { app, processor } = buildWebhookService(runtime);
   // Node's own deadlines, a backstop behind the app's body deadline. They must be given here:
   // set after listen() they are never enforced. Checked every second instead of every 30.
   const server = createServer(

@@ -1,15 +1,18 @@
-// Builds the same parts main.ts builds, against a test database and the FUB simulator.
+// The service's own parts (composeRuntime, buildWebhookService, createPollerFor) on a test database
+// and the FUB simulator, configured from the environment variables production reads.
 import type Koa from 'koa';
 import request from 'supertest';
-import type { ProcessingConfig } from '../../src/shared/config.js';
-import { createFubClient, type FubClient } from '../../src/shared/fub/fub-client.js';
-import { FubRateLimiter } from '../../src/shared/fub/rate-limiter.js';
+import { loadConfig, type ProcessingConfig } from '../../src/shared/config.js';
+import type { FubClient } from '../../src/shared/fub/fub-client.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
-import { createMetrics, type Metrics } from '../../src/shared/metrics.js';
-import { createWebhookApp } from '../../src/webhook/app.js';
-import { createEventProcessor, type EventProcessor, type EventProcessorOptions } from '../../src/webhook/event-processor.js';
-import { createPoller, type Poller, type PollerOptions } from '../../src/poller/poller.js';
+import type { Metrics } from '../../src/shared/metrics.js';
+import { composeRuntime, type FubClientTuning, type Runtime } from '../../src/shared/runtime.js';
+import { buildWebhookService, createProcessorFor } from '../../src/webhook/webhook-service.js';
+import type { EventProcessor, EventProcessorOptions } from '../../src/webhook/event-processor.js';
+import type { Poller, PollerOptions } from '../../src/poller/poller.js';
+import { createPollerFor } from '../../src/poller/poller-service.js';
 import { FubSimulator } from '../../fub-simulator/fub-simulator.js';
+import { serviceEnv } from './run-entrypoint.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 
 export const TEST_PROCESSING: ProcessingConfig = { leaseSeconds: 30, maxAttempts: 3, retryBaseSeconds: 0, sweepIntervalMs: 200 };
@@ -22,8 +25,8 @@ export interface Harness {
   sim: FubSimulator;
   tdb: TestDatabase;
   log: Logger;
+  runtime: Runtime;
   fub: FubClient;
-  limiter: FubRateLimiter;
   processor: EventProcessor;
   metrics: Metrics;
   app: Koa;
@@ -37,65 +40,64 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(
-  options: Partial<EventProcessorOptions> = {},
-  fubOptions: Partial<Parameters<typeof createFubClient>[0]> = {},
-): Promise<Harness> {
+/** Retries a test can wait for: FUB's real back-off (0.5 s doubling to 30 s) would time tests out. */
+const TEST_FUB_TUNING: FubClientTuning = { retryBaseDelayMs: 20, retryMaxDelayMs: 200 };
+
+export async function createHarness(options: Partial<EventProcessorOptions> = {}, fubTuning: FubClientTuning = {}): Promise<Harness> {
   const sim = new FubSimulator();
   await sim.start();
   const tdb = await createTestDatabase();
   const log = testLogger();
-  const metrics = createMetrics(tdb.db);
-  const limiter = new FubRateLimiter({ onWait: metrics.fubHooks.onWait });
-  const newFub = (): FubClient =>
-    createFubClient({
-      ...sim.connection(),
-      limiter,
-      log,
-      retryBaseDelayMs: 20,
-      retryMaxDelayMs: 200,
-      onCall: metrics.fubHooks.onCall,
-      ...fubOptions,
-    });
-  const fub = newFub();
-  const newProcessor = (extra: Partial<EventProcessorOptions> = {}): EventProcessor =>
-    createEventProcessor({ db: tdb.db, log, fub, metrics, options: { ...TEST_PROCESSING, ...options, ...extra } });
-  const app = createWebhookApp({ db: tdb.db, log, systemKey: sim.systemKey, onStored: () => harness.processor.wake(), metrics });
-  const callback = app.callback();
+  const config = loadConfig(serviceEnv(sim, tdb.url));
+  const processing: EventProcessorOptions = { ...TEST_PROCESSING, ...options };
+
+  // What a process learns (FUB's clock, its rate budget, stage names) belongs to the database and
+  // simulator it talked to: reset() builds these again, as a restarted process would.
+  const build = () => {
+    const runtime = composeRuntime({ config, log, db: tdb.db, fubTuning: { ...TEST_FUB_TUNING, ...fubTuning } });
+    const service = buildWebhookService(runtime, { processing });
+    return { runtime, ...service, callback: service.app.callback() };
+  };
+  let parts = build();
+
   const harness: Harness = {
     sim,
     tdb,
     log,
-    fub,
-    limiter,
-    processor: newProcessor(),
-    metrics,
-    app,
+    get runtime() {
+      return parts.runtime;
+    },
+    get fub() {
+      return parts.fub;
+    },
+    get processor() {
+      return parts.processor;
+    },
+    get metrics() {
+      return parts.runtime.metrics;
+    },
+    get app() {
+      return parts.app;
+    },
     deliver(payload, path = '/webhooks/fub') {
       const { body, signature } = sim.sign(payload);
-      return request(callback).post(path).set('Content-Type', 'application/json').set('FUB-Signature', signature).send(body);
+      return request(parts.callback).post(path).set('Content-Type', 'application/json').set('FUB-Signature', signature).send(body);
     },
-    newProcessor,
+    newProcessor(extra = {}) {
+      return createProcessorFor(parts.runtime, parts.fub, { ...processing, ...extra });
+    },
     newPoller(extra = {}) {
-      const pollerFub = newFub();
-      const poller = createPoller({
-        db: tdb.db,
-        log,
-        fub: pollerFub,
-        metrics,
-        options: { cron: '*/30 * * * *', overlapMs: 5 * 60_000, ...extra },
-      });
-      return Object.assign(poller, { fub: pollerFub });
+      const fub = parts.runtime.newFubClient();
+      return Object.assign(createPollerFor(parts.runtime, { fub, options: extra }), { fub });
     },
     async reset() {
-      await harness.processor.stop();
+      await parts.processor.stop();
       sim.reset();
       await tdb.reset();
-      // A fresh processor: what one learned (stage names) belonged to the database just emptied.
-      harness.processor = newProcessor();
+      parts = build();
     },
     async close() {
-      await harness.processor.stop();
+      await parts.processor.stop();
       await sim.stop();
       await tdb.destroy();
     },

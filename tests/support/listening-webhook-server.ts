@@ -2,11 +2,8 @@
 // configured from environment variables as in production, on a test database and the FUB simulator.
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/shared/config.js';
-import { createFubClient } from '../../src/shared/fub/fub-client.js';
-import { FubRateLimiter } from '../../src/shared/fub/rate-limiter.js';
 import type { Logger } from '../../src/shared/logger.js';
-import { createMetrics } from '../../src/shared/metrics.js';
-import type { Runtime } from '../../src/shared/runtime.js';
+import { composeRuntime } from '../../src/shared/runtime.js';
 import { startWebhookServer, type RunningWebhookServer } from '../../src/webhook/webhook-server.js';
 import type { FubSimulator } from '../../fub-simulator/fub-simulator.js';
 import { testLogger } from './harness.js';
@@ -26,16 +23,8 @@ export async function startListeningWebhookServer(
   log: Logger = testLogger(),
 ): Promise<ListeningWebhookServer> {
   const config = loadConfig({ ...serviceEnv(sim, tdb.url), PORT: '0', ...env });
-  const limiter = new FubRateLimiter({});
-  const runtime: Runtime = {
-    config,
-    log,
-    db: tdb.db,
-    metrics: createMetrics(tdb.db),
-    newFubClient: () => createFubClient({ ...sim.connection(), limiter, log }),
-    // The test owns the database.
-    close: async () => undefined,
-  };
+  // The test owns the database: the runtime's close leaves it open.
+  const runtime = composeRuntime({ config, log, db: tdb.db });
   const running = await startWebhookServer(runtime);
   return {
     running,
