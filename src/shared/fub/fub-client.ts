@@ -137,9 +137,11 @@ export function fubConnection(fub: { apiBaseUrl: string; apiKey: string; system:
 }
 
 export function createFubClient(options: FubClientOptions): FubClient {
+  const timeoutMs = options.timeoutMs ?? 10_000;
   const http: AxiosInstance = axios.create({
     baseURL: options.baseUrl.replace(/\/+$/, '') + '/',
-    timeout: options.timeoutMs ?? 10_000,
+    // Only a silence this long: an answer sent a byte at a time is bounded by the signal below.
+    timeout: timeoutMs,
     auth: { username: options.apiKey, password: '' },
     headers: {
       Accept: 'application/json',
@@ -179,10 +181,12 @@ export function createFubClient(options: FubClientOptions): FubClient {
       let response: AxiosResponse<unknown>;
       const sentAt = Date.now();
       try {
-        response = await http.request({ method, url: path.replace(/^\//, ''), params, data: body });
+        // The whole exchange, headers to last byte, within timeoutMs (axios's timeout is per silence).
+        response = await http.request({ method, url: path.replace(/^\//, ''), params, data: body, signal: AbortSignal.timeout(timeoutMs) });
       } catch (error) {
         count('network');
-        const reason = (error as { code?: string; message?: string }).code ?? (error as Error).message;
+        const code = (error as { code?: string }).code;
+        const reason = code === 'ERR_CANCELED' ? `no complete answer within ${timeoutMs} ms` : (code ?? (error as Error).message);
         if (!retriable || ++failures > maxRetries) {
           throw new FubApiError(`FUB ${path} unreachable after ${failures || 1} tries: ${reason}`, undefined);
         }
