@@ -155,6 +155,10 @@ export function createFubClient(options: FubClientOptions): FubClient {
     maxContentLength: MAX_ANSWER_BYTES,
     // Every status is handled below; axios should not throw on any of them.
     validateStatus: () => true,
+    // FUB's API does not redirect. Following one would send X-System-Key (it signs webhooks) to
+    // wherever the Location points, in clear text after an https-to-http hop, and take that
+    // address's answer for FUB's: a 3xx is an error like any other unexpected status.
+    maxRedirects: 0,
   });
   const maxRetries = options.maxRetries ?? 5;
   const max429Retries = options.max429Retries ?? 30;
