@@ -1,5 +1,5 @@
 import type { WebhookEventRow } from '../shared/db/schema.js';
-import { cleanFubText } from '../shared/fub/fub-text.js';
+import { cleanFubText, MAX_STAGE_NAME_LENGTH } from '../shared/fub/fub-text.js';
 
 /** What processing one inbox event takes, decided from the stored event alone (no I/O). */
 export type EventPlan =
@@ -38,5 +38,7 @@ function givenStage(payload: unknown): string | null {
   const data = (payload as { data?: unknown }).data;
   if (data === null || typeof data !== 'object') return null;
   const stage = (data as { stage?: unknown }).stage;
-  return typeof stage === 'string' ? cleanFubText(stage) : null;
+  const name = typeof stage === 'string' ? cleanFubText(stage) : null;
+  // Too long to be a stage name (and to be indexed): the person is read instead.
+  return name !== null && name.length <= MAX_STAGE_NAME_LENGTH ? name : null;
 }

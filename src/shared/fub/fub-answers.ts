@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cleanFubText } from './fub-text.js';
+import { cleanFubText, MAX_STAGE_NAME_LENGTH } from './fub-text.js';
 
 // What each FUB answer the service uses must look like. Anything else (an HTML page from a proxy,
 // truncated JSON, `{}`, an error object with a 200) is not "nothing there": the client turns it into
@@ -20,6 +20,12 @@ const optionalFubId = z
   .transform((n) => (n === 0 ? null : n));
 
 const text = z.string().transform(cleanFubText);
+
+/** A stage's name: present, and short enough to be indexed (see MAX_STAGE_NAME_LENGTH). */
+const stageName = text
+  .refine((s) => s !== null, { error: 'expected a stage name' })
+  .transform((s) => s!)
+  .refine((s) => s.length <= MAX_STAGE_NAME_LENGTH, { error: `expected a stage name of at most ${MAX_STAGE_NAME_LENGTH} characters` });
 
 const optionalText = z
   .string()
@@ -52,7 +58,7 @@ const fubTime = z
  */
 export const personSchema = z.object({
   id: fubId,
-  stage: text.refine((s) => s !== null, { error: 'expected a stage name' }).transform((s) => s!),
+  stage: stageName,
   stageId: optionalFubId,
   updated: fubTime,
   created: fubTime,
@@ -81,7 +87,7 @@ export const onePersonAnswerSchema = z
 
 /** GET /stages: a `stages` array (an odd entry is skipped: it only names a stage, see stageSchema). */
 export const stagesAnswerSchema = z.object({ stages: z.array(z.unknown()) });
-export const stageSchema = z.object({ id: fubId, name: text.refine((s) => s !== null, { error: 'expected a stage name' }).transform((s) => s!) });
+export const stageSchema = z.object({ id: fubId, name: stageName });
 
 export const webhookSchema = z.object({ id: fubId, event: z.string(), url: z.string(), status: z.string() });
 export const webhooksAnswerSchema = z.object({ webhooks: z.array(webhookSchema) });

@@ -3,6 +3,13 @@
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
+ * Longest stage name taken from FUB (UTF-16 units, so at most 1,500 bytes of UTF-8). Stage names are
+ * short labels, and they are indexed: PostgreSQL refuses an index entry over about 2.7 kB, so one
+ * longer name would fail the whole statement it is in (a poll's page, say), not only its person.
+ */
+export const MAX_STAGE_NAME_LENGTH = 500;
+
+/**
  * Text from FUB made storable, once, where it enters: NUL removed (PostgreSQL rejects it in `text`),
  * lone surrogates replaced by U+FFFD, then trimmed (FUB's stage names are free text: "Lead " is
  * "Lead"). Null when nothing is left.
