@@ -14,6 +14,8 @@ export function explainError(error: unknown): string {
   if (error instanceof FubApiError) return `Follow Up Boss: ${error.message}`;
   if (error === null || error === undefined) return 'failed without an error message';
   const message = messageOf(error);
+  const listen = listenProblem(error);
+  if (listen !== undefined) return listen;
   if (isConnectionError(error)) {
     return `Cannot reach the database (${message}). Check DATABASE_URL, or unset it to use the embedded PostgreSQL (local use only).`;
   }
@@ -30,6 +32,7 @@ export function isExpectedError(error: unknown): boolean {
   // PostgreSQL's own answers (a missing database, a refused password, a statement cancelled) carry a severity.
   if ('severity' in error && 'code' in error) return true;
   if (/^Migration \d+_/.test(messageOf(error))) return true;
+  if (listenProblem(error) !== undefined) return true;
   return isConnectionError(error);
 }
 
@@ -42,4 +45,13 @@ function messageOf(error: unknown): string {
 function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: string }).code;
   return (code !== undefined && CONNECTION_CODES.has(code)) || /connect|timeout exceeded when trying|Query read timeout/i.test(messageOf(error));
+}
+
+/** The server could not listen on its port (taken, or not allowed): the operator's to fix, with PORT. */
+function listenProblem(error: unknown): string | undefined {
+  const { code, syscall, port } = (error ?? {}) as { code?: string; syscall?: string; port?: number };
+  if (syscall !== 'listen') return undefined;
+  if (code === 'EADDRINUSE') return `Port ${port} is already in use (another copy of the service?): stop that, or set PORT to a free port.`;
+  if (code === 'EACCES') return `Port ${port} may not be opened by this user: set PORT to a port from 1024 up.`;
+  return undefined;
 }
