@@ -3,7 +3,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Db } from '../shared/db/database.js';
 import type { PollMode } from '../shared/db/schema.js';
 import type { PersonRow } from '../shared/db/schema.js';
-import { isFubRefusal, type FubClient, type FubPerson, type UnreadablePerson } from '../shared/fub/fub-client.js';
+import { FubMalformedAnswerError, isFubRefusal, type FubClient, type FubPerson, type UnreadablePerson } from '../shared/fub/fub-client.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { SnapshotEvidence } from '../shared/stages/evidence.js';
@@ -139,6 +139,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
   /** Newest first, stopping at the watermark. Returns false when interrupted. */
   async function walkChangedSince(watermark: Date, start: () => Date, counts: PollCounts, unreadable: UnreadablePerson[], runLog: Logger): Promise<boolean> {
     let next: string | undefined;
+    const followed = new Set<string>();
     let ascending = (await readDescendingSort(db) ?? (await probeDescendingSort(runLog))) === false;
     for (;;) {
       if (interruptRequested) return false;
@@ -161,7 +162,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
       const oldest = people[people.length - 1]?.updated;
       if (!ascending && oldest != null && oldest < watermark) return true;
       if (!page.next || people.length === 0) return true;
-      next = page.next;
+      next = notFollowedYet(page.next, followed);
     }
   }
 
@@ -180,6 +181,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     let startedAt = resume?.startedAt ?? undefined;
     let next = resume?.cursor ?? undefined;
     let seenBefore = resume?.peopleSeen ?? 0;
+    const followed = new Set<string>(next === undefined ? [] : [next]);
     if (resume) runLog.info({ peopleAlreadySeen: seenBefore }, 'resuming the interrupted full walk');
     else await saveBackfillState(db, { cursor: null, startedAt: null, peopleSeen: 0 });
     // Every stage's name now, before any can be renamed: webhooks sent before a rename use the old one.
@@ -194,6 +196,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
         if (!(resume && next === resume.cursor && isFubRefusal(error))) throw error;
         runLog.warn({ err: error }, 'FUB refused the saved cursor; starting the full walk over');
         next = undefined;
+        followed.clear();
         seenBefore = 0;
         resume = null;
         startedAt = undefined;
@@ -215,7 +218,7 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
         }
         return startedAt;
       }
-      next = page.next;
+      next = notFollowedYet(page.next, followed);
       // Not past a page with someone we could not read: a walk resumed later must read them again.
       if (unreadable.length === 0) await saveBackfillState(db, { cursor: next, startedAt, peopleSeen: seenBefore });
     }
@@ -344,6 +347,18 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     },
   };
   return poller;
+}
+
+/**
+ * The cursor to follow next, noted; one this walk already followed would lead round the same pages
+ * for ever (FUB, or a cache that ignores the query, repeating itself): a malformed answer.
+ */
+function notFollowedYet(cursor: string, followed: Set<string>): string {
+  if (followed.has(cursor)) {
+    throw new FubMalformedAnswerError(`FUB /people gave a cursor this walk already followed (${followed.size} pages on): the listing would never end`, 200);
+  }
+  followed.add(cursor);
+  return cursor;
 }
 
 /** The read is the one we kept last: same `updated`, same stage. */
