@@ -53,6 +53,11 @@ const statusOption = (value: string): 'failed' | 'dead' => {
   return value;
 };
 
+const positiveInteger = (value: string): number => {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError('use a whole number from 1 up');
+  return Number(value);
+};
+
 const program = new Command('fub-collector').description('Operate the FUB stage collector.').showHelpAfterError();
 
 const webhooks = program.command('webhooks').description("FUB's webhooks for this system (needs the account owner's API key)");
@@ -90,7 +95,7 @@ events
   .command('list')
   .description('list inbox events with a status (default: dead)')
   .option('--status <status>', 'failed or dead', statusOption, 'dead')
-  .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 50)
+  .option('--limit <n>', 'at most this many', positiveInteger, 50)
   .action((options: { status: 'failed' | 'dead'; limit: number }) =>
     run(() =>
       withRuntime('database', async ({ db }) => {
