@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { sql } from 'kysely';
 import { fubSecond } from '../fub-simulator/fub-simulator.js';
+import { toInboxEvents } from '../src/webhook/parse-webhook.js';
 import { createHarness, type Harness } from './support/harness.js';
 
 const DAY = 86_400_000;
@@ -50,5 +51,12 @@ describe('event times: eventCreated far from FUB\'s clock', function () {
     const { rows } = await sql<{ person_id: number; kind: string }>`
       SELECT person_id::int, kind FROM stage_changes ORDER BY person_id`.execute(h.tdb.db);
     expect(rows).to.deep.equal([1, 2, 3, 4].map((id) => ({ person_id: id, kind: 'first_seen' })));
+  });
+
+  it('reads eventCreated only as FUB prints it: "1" or "March 5" is no time at all, not 2001', () => {
+    const times = ['1', '2026', 'March 5, 2026', '2026-03-11T16:48:12Z', '2026-03-11 16:48:12+00:00'].map(
+      (eventCreated) => toInboxEvents({ eventId: eventCreated, event: 'peopleUpdated', eventCreated })[0]!.eventCreated?.toISOString() ?? null,
+    );
+    expect(times).to.deep.equal([null, null, null, '2026-03-11T16:48:12.000Z', '2026-03-11T16:48:12.000Z']);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { cleanFubText } from '../shared/fub/fub-text.js';
+import { cleanFubText, parseFubTime } from '../shared/fub/fub-text.js';
 
 /** One event of a delivery, as the inbox stores it. Nothing here rejects: odd shapes are kept. */
 export interface InboxEvent {
@@ -59,7 +59,8 @@ function toResourceIds(value: unknown): number[] {
 
 function toDate(value: unknown): Date | null {
   if (typeof value !== 'string') return null;
-  const date = new Date(value);
+  const date = parseFubTime(value);
+  if (date === null) return null;
   const year = date.getUTCFullYear();
-  return Number.isNaN(date.getTime()) || year < 2000 || year > 9999 ? null : date;
+  return year < 2000 || year > 9999 ? null : date;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cleanFubText, MAX_STAGE_NAME_LENGTH } from './fub-text.js';
+import { cleanFubText, MAX_STAGE_NAME_LENGTH, parseFubTime } from './fub-text.js';
 
 // What each FUB answer the service uses must look like. Anything else (an HTML page from a proxy,
 // truncated JSON, `{}`, an error object with a 200) is not "nothing there": the client turns it into
@@ -36,16 +36,13 @@ const optionalText = z
 const looseText = optionalText.catch(null);
 const looseId = optionalFubId.catch(null);
 
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
-
 const fubTime = z
   .string()
   .nullish()
   .transform((v, ctx) => {
     if (v === null || v === undefined || v.trim() === '') return null;
-    const date = new Date(v);
-    // FUB prints ISO 8601 ("2026-03-11T16:48:12Z"); Date would also read "1" as the year 2001.
-    if (!ISO_TIME.test(v.trim()) || Number.isNaN(date.getTime())) {
+    const date = parseFubTime(v);
+    if (date === null) {
       ctx.addIssue({ code: 'custom', message: 'expected a date' });
       return z.NEVER;
     }

@@ -27,3 +27,16 @@ export function quoteStart(text: string, max = 200): string {
   const start = text.length > max ? `${text.slice(0, max)}…` : text;
   return JSON.stringify(start);
 }
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/**
+ * A time as FUB prints it (ISO 8601, "2026-03-11T16:48:12Z"), or null for anything else: Date alone
+ * would read "1" as the year 2001 and trust it.
+ */
+export function parseFubTime(value: string): Date | null {
+  const text = value.trim();
+  if (!ISO_TIME.test(text)) return null;
+  const date = new Date(text);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
