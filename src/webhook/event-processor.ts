@@ -88,10 +88,11 @@ export function createEventProcessor(deps: {
     const claim = `${workerId}/${randomUUID()}`;
     const rows = await claimDueEvents(db, { claimToken: claim, limit: batchSize, leaseSeconds: options.leaseSeconds });
     if (rows.length === 0) return 0;
-    // Renew the lease while the batch runs: FUB may keep us waiting (Retry-After) past it.
+    // Renew the lease while the batch runs (FUB may keep us waiting past it), three times per lease
+    // however short: renewed only once per lease, it ran out just before each renewal.
     const heartbeat = setInterval(() => {
       extendLease(db, claim, options.leaseSeconds).catch((error: unknown) => log.warn({ err: error }, 'could not renew lease'));
-    }, Math.max(1000, (options.leaseSeconds * 1000) / 3));
+    }, Math.max(100, (options.leaseSeconds * 1000) / 3));
     let shared: PeopleFetch | undefined;
     try {
       const plans = await planEvents(rows);
