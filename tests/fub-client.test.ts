@@ -97,4 +97,20 @@ describe('FUB API client', () => {
     // No 429 was needed: the client paced itself.
     expect(fub.stats.byStatus['429']).to.equal(undefined);
   });
+
+  it('a by-id page that answers some of the ids and says more follow is an error, not "the rest do not exist"', async () => {
+    for (const id of [1, 2, 3]) sim.addPerson(id, 'Lead');
+    const complete = await fub.getPeopleByIds([1, 2, 3]);
+    expect([...complete.people.keys()].sort()).to.deep.equal([1, 2, 3]);
+    // A proxy or a change at FUB pages the answer: none of them yet, and a cursor for the rest.
+    sim.faults.push((req) =>
+      req.path === '/v1/people' && req.query.has('id') ? { status: 200, body: { _metadata: { next: 'page2', total: 3 }, people: [] } } : undefined,
+    );
+    const error = await fub.getPeopleByIds([1, 2, 3]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(FubApiError);
+    expect((error as Error).message).to.contain('said more follow');
+  });
 });

@@ -275,6 +275,12 @@ export function createFubClient(options: FubClientOptions): FubClient {
         const chunk = unique.slice(i, i + PEOPLE_PER_REQUEST);
         const { data, fubTime } = await send('GET', '/people', { id: chunk.join(','), limit: chunk.length, includeTrash: true }, peoplePageSchema);
         const read = readPeople(data.people, fubTime);
+        const answered = new Set([...read.people.map((p) => p.id), ...read.unreadable.map((u) => u.id)]);
+        // A page that says more follow is not FUB's whole answer: an id missing from it is unknown, not absent.
+        const more = Boolean(data._metadata.next ?? data._metadata.nextLink) || (data._metadata.total ?? 0) > data.people.length;
+        if (more && chunk.some((id) => !answered.has(id))) {
+          throw new FubMalformedAnswerError(`GET /people by id answered ${data.people.length} of ${chunk.length} people and said more follow`, 200);
+        }
         for (const person of read.people) if (chunk.includes(person.id)) found.set(person.id, person);
         unreadable.push(...read.unreadable.filter((u) => u.id === null || chunk.includes(u.id)));
       }
