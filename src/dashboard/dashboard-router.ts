@@ -77,16 +77,18 @@ export function createDashboardRouter(options: DashboardOptions): Router {
   router.get('/', (ctx) => (signedIn(ctx) ? page(ctx, 200, indexPage) : login(ctx, 200)));
 
   router.post('/login', async (ctx) => {
+    const form = await getRawBody(ctx.req, { limit: 4096, encoding: 'utf8' }).catch(() => undefined);
+    if (form === undefined) {
+      login(ctx, 400, 'That form could not be read.');
+      return;
+    }
+    // Asked only now, with no await between it and the failure it may record: guesses whose bodies
+    // arrive together are checked one at a time, so the first wrong one makes the rest wait.
     const now = Date.now();
     const wait = throttle.waitFor(ctx.ip, now);
     if (wait > 0) {
       ctx.set('Retry-After', String(Math.ceil(wait / 1000)));
       login(ctx, 429, `Too many wrong passwords: try again in ${Math.ceil(wait / 1000)} s.`);
-      return;
-    }
-    const form = await getRawBody(ctx.req, { limit: 4096, encoding: 'utf8' }).catch(() => undefined);
-    if (form === undefined) {
-      login(ctx, 400, 'That form could not be read.');
       return;
     }
     const password = new URLSearchParams(form).get('password') ?? '';
