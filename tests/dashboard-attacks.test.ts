@@ -22,6 +22,12 @@ describe('dashboard under attack', () => {
   const app = (throttle = new LoginThrottle({ baseDelayMs: 60_000, maxDelayMs: 60_000, forgetAfterMs: 600_000, maxTracked: 100 })) =>
     createWebhookApp({ db: tdb.db, log: testLogger(), systemKey: 'k'.repeat(32), dashboard: { password: PASSWORD, sessionHours: 1, timeZone: 'UTC', throttle } });
 
+  async function signIn(callback: ReturnType<ReturnType<typeof app>['callback']>): Promise<string> {
+    const res = await request(callback).post('/dashboard/login').type('form').send({ password: PASSWORD });
+    expect(res.status).to.equal(303);
+    return String(res.headers['set-cookie']![0]).split(';')[0]!;
+  }
+
   it('guesses sent in parallel are checked one at a time: after the first wrong one, the rest wait', async () => {
     const server: Server = app().listen(0, '127.0.0.1');
     await new Promise<void>((resolve) => server.once('listening', resolve));
@@ -72,6 +78,15 @@ describe('dashboard under attack', () => {
         expect(res.status, `${method} ${path}`).to.be.oneOf(method === 'options' ? [200, 404, 405] : [401, 404, 405]);
         expect(res.text ?? '', `${method} ${path}`).not.to.match(/First|Last|changed_at|DATABASE|"rows"/);
       }
+    }
+  });
+
+  it('a day the database cannot hold is a 400, not a 500', async () => {
+    const callback = app().callback();
+    const cookie = await signIn(callback);
+    for (const query of ['from=0000-01-01&to=0001-01-01', 'from=9999-12-30&to=9999-12-31']) {
+      const res = await request(callback).get(`/dashboard/api/pipeline?${query}`).set('Cookie', cookie);
+      expect(res.status, query).to.be.oneOf([200, 400]);
     }
   });
 });

@@ -102,8 +102,9 @@ function whole(raw: string, name: string, min: number, max: number): number {
   return n;
 }
 
+// Years from 1900: PostgreSQL has no year 0, and nothing FUB knows is older.
 function isDay(text: string): boolean {
-  return /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(Date.parse(text)) && new Date(text).toISOString().startsWith(text);
+  return /^(19|[2-9]\d)\d{2}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(Date.parse(text)) && new Date(text).toISOString().startsWith(text);
 }
 
 function addDays(day: string, n: number): string {
