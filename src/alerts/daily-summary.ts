@@ -19,12 +19,22 @@ export function localDateTime(now: Date, timeZone: string): { date: string; time
   return { date: `${part('year')}-${part('month')}-${part('day')}`, time: `${part('hour')}:${part('minute')}` };
 }
 
-/** The day a summary is due for at `now` (yesterday, business time) once `at` has passed today; else undefined. */
+// How long after midnight a summary whose time passed unchecked late the evening before is still sent.
+const CATCH_UP_MINUTES = 6 * 60;
+
+/**
+ * The day a summary is due for at `now` (yesterday, business time) once `at` has passed today; else
+ * undefined. Shortly after midnight, the day before yesterday is still due when its time (late the
+ * evening before) was missed: with `at` = 23:59 a single check decides, and a deploy or a long check
+ * then would skip the day for good. The claim per day keeps each summary to one.
+ */
 export function summaryDueFor(now: Date, at: string, timeZone: string): string | undefined {
   const { date, time } = localDateTime(now, timeZone);
-  if (time < at) return undefined;
+  const minutes = (hhmm: string): number => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+  const daysBack = time >= at ? 1 : minutes(time) + 24 * 60 - minutes(at) <= CATCH_UP_MINUTES ? 2 : 0;
+  if (daysBack === 0) return undefined;
   const [year, month, day] = date.split('-').map(Number) as [number, number, number];
-  return new Date(Date.UTC(year, month - 1, day - 1)).toISOString().slice(0, 10);
+  return new Date(Date.UTC(year, month - 1, day - daysBack)).toISOString().slice(0, 10);
 }
 
 // node-postgres reads a `date` as local midnight; its local calendar date is the one PostgreSQL meant.
