@@ -1,9 +1,11 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, scryptSync, timingSafeEqual } from 'node:crypto';
 
 /**
  * The dashboard's one password and its sessions. A session is a cookie `<expiry ms>.<HMAC>` signed
  * with a key derived from the password: every replica accepts it, a restart keeps it, and changing
- * the password ends every session.
+ * the password ends every session. The key is the password through scrypt, not a fast hash: a cookie
+ * (stolen, or left in a log) holds a MAC anyone can test password guesses against offline, and each
+ * guess must cost tens of milliseconds, not nanoseconds.
  */
 export interface DashboardAuth {
   /** Constant-time: the time taken says nothing about how much of the guess was right. */
@@ -15,7 +17,7 @@ export interface DashboardAuth {
 export function createDashboardAuth(password: string, sessionMs: number): DashboardAuth {
   const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
   const expected = digest(password);
-  const key = digest(`fub-collector dashboard session\0${password}`);
+  const key = scryptSync(password, 'fub-collector dashboard session', 32, { N: 2 ** 14, r: 8, p: 1 });
   const sign = (expiry: string): Buffer => createHmac('sha256', key).update(`session.${expiry}`).digest();
   return {
     isPassword: (given) => timingSafeEqual(digest(given), expected),
