@@ -83,6 +83,14 @@ describe('dashboard under attack', () => {
     }
   });
 
+  it('a conversion from a stage to itself is a 400, not 100%', async () => {
+    const callback = app().callback();
+    const cookie = await signIn(callback);
+    const same = await request(callback).get('/dashboard/api/conversion?a=3&b=3').set('Cookie', cookie);
+    expect([same.status, same.body]).to.deep.equal([400, { ok: false, error: 'a and b: choose two different stages' }]);
+    expect((await request(callback).get('/dashboard/api/conversion?a=2&b=3').set('Cookie', cookie)).status).to.equal(200);
+  });
+
   it('a day the database cannot hold is a 400, not a 500', async () => {
     const callback = app().callback();
     const cookie = await signIn(callback);

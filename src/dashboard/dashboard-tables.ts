@@ -23,7 +23,7 @@ const TABLES: Record<string, { query: MonitoringQuery; params: (q: Query, today:
   by_lead_source: { query: 'stage_changes_per_day', params: (q, today) => arrivals(q, today, 'lead_source'), columns: ['day', 'grp', 'stage', 'changes', 'stage_key'] },
   conversion: {
     query: 'conversion',
-    params: (q, today) => ({ ...range(q, today), stage_a: stageKey(q, 'a'), stage_b: stageKey(q, 'b') }),
+    params: (q, today) => ({ ...range(q, today), ...stagePair(q) }),
     columns: ['stage_a', 'stage_b', 'reached_a', 'reached_b', 'percent', 'median_hours', 'p90_hours'],
   },
   time_in_stage: { query: 'time_in_stage', params: range, columns: ['stage', 'completed_stays', 'median_hours', 'p90_hours', 'avg_hours', 'in_stage_now'] },
@@ -94,6 +94,13 @@ function stageKey(q: Query, name: string): string {
   const value = q.get(name) ?? '';
   if (value.length > 200) throw new DashboardInputError(`${name}: a stage key`);
   return value;
+}
+
+/** A and B of a conversion: the same stage twice would count each arrival as its own conversion (100%). */
+function stagePair(q: Query): { stage_a: string; stage_b: string } {
+  const pair = { stage_a: stageKey(q, 'a'), stage_b: stageKey(q, 'b') };
+  if (pair.stage_a !== '' && pair.stage_a.trim() === pair.stage_b.trim()) throw new DashboardInputError('a and b: choose two different stages');
+  return pair;
 }
 
 function whole(raw: string, name: string, min: number, max: number): number {
