@@ -19,57 +19,66 @@ WITH params AS (
     coalesce(current_setting('fub.plain', true), '') <> 'on'
       AND (SELECT zone FROM rollup_zone) = current_setting('TimeZone') AS rolled_up
 ), stays AS (
-  -- Each stay that began in the period: its stage, and its length in seconds if it is a completed
-  -- arrival (null otherwise). A stay's end is the person's next row, which is never earlier: rows
-  -- before the period are not needed.
-  SELECT s.stage_to_id, s.stage_to,
-         CASE WHEN s.kind <> 'first_seen' THEN extract(epoch FROM lead(s.changed_at) OVER (PARTITION BY s.person_id ORDER BY s.changed_at, s.seq) - s.changed_at) END AS seconds,
-         s.changed_at
+  -- From the rows: each stay that began in the period. A stay's end is the person's next row, which
+  -- is never earlier: rows before the period are not needed.
+  SELECT
+    coalesce(s.stage_to_id::text, s.stage_to) AS stage_key,
+    coalesce(st.name, s.stage_to) AS stage,
+    s.kind,
+    s.changed_at AS entered_at,
+    lead(s.changed_at) OVER (PARTITION BY s.person_id ORDER BY s.changed_at, s.seq) AS left_at
   FROM params p
   JOIN stage_changes s ON s.changed_at >= coalesce(p.first_day::timestamptz, '-infinity')
+  LEFT JOIN stages st ON st.stage_id = s.stage_to_id
   WHERE NOT (SELECT rolled_up FROM params)
+), lengths_from_rows AS (
+  SELECT
+    stage_key,
+    min(stage) AS stage,
+    count(left_at) FILTER (WHERE kind <> 'first_seen')::int AS completed_stays,
+    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM left_at - entered_at) / 3600)
+      FILTER (WHERE left_at IS NOT NULL AND kind <> 'first_seen') AS hours,
+    sum(extract(epoch FROM left_at - entered_at)) FILTER (WHERE kind <> 'first_seen') AS seconds
+  FROM stays, params p
+  WHERE entered_at < coalesce((p.last_day + 1)::timestamptz, 'infinity')
+  GROUP BY stage_key
 ), per_key AS (
-  -- Per stage (id and the name on the row) and length bucket (null: no length): stays and seconds ...
-  SELECT c.stage_to_id, c.stage_to, c.bucket, sum(c.stays) AS stays, sum(c.seconds) AS seconds
+  -- From the rollups: per stage (id and the name on the row) and length bucket (null: no length),
+  -- the stays and their seconds.
+  SELECT coalesce(c.stage_to_id::text, c.stage_to) AS stage_key, c.stage_to_id, c.stage_to, c.bucket, sum(c.stays) AS stays, sum(c.seconds) AS seconds
   FROM params p
   JOIN stay_counts c ON (p.first_day IS NULL OR c.day >= p.first_day) AND (p.last_day IS NULL OR c.day <= p.last_day)
   WHERE (SELECT rolled_up FROM params)
   GROUP BY c.stage_to_id, c.stage_to, c.bucket
   HAVING sum(c.stays) <> 0
-  UNION ALL
-  -- ... or from each stay.
-  SELECT s.stage_to_id, s.stage_to, stay_bucket(s.seconds), count(*), coalesce(sum(s.seconds), 0)
-  FROM params p
-  JOIN stays s ON s.changed_at < coalesce((p.last_day + 1)::timestamptz, 'infinity')
-  GROUP BY 1, 2, 3
-), lengths AS (
+), totals AS (
   SELECT
-    coalesce(k.stage_to_id::text, k.stage_to) AS stage_key,
+    k.stage_key,
     min(coalesce(st.name, k.stage_to)) AS stage,
     coalesce(sum(k.stays) FILTER (WHERE k.bucket IS NOT NULL), 0)::int AS completed_stays,
     sum(k.seconds) FILTER (WHERE k.bucket IS NOT NULL) AS seconds
   FROM per_key k
   LEFT JOIN stages st ON st.stage_id = k.stage_to_id
-  GROUP BY 1
+  GROUP BY k.stage_key
 ), ranks AS (
-  -- percentile_cont's arithmetic: the rows on either side of position p * (n - 1), counted from 0.
-  SELECT l.stage_key, q.i, q.p * (l.completed_stays - 1) AS pos, r.rank
-  FROM lengths l
+  -- percentile_cont's arithmetic: the stays on either side of position p * (n - 1), counted from 0
+  -- in length order.
+  SELECT t.stage_key, q.i, q.p * (t.completed_stays - 1) AS pos, r.rank
+  FROM totals t
   CROSS JOIN (VALUES (1, 0.5::float8), (2, 0.9::float8)) q (i, p)
-  CROSS JOIN LATERAL (VALUES (floor(q.p * (l.completed_stays - 1))::bigint), (ceil(q.p * (l.completed_stays - 1))::bigint)) r (rank)
-  WHERE l.completed_stays > 0
+  CROSS JOIN LATERAL (VALUES (floor(q.p * (t.completed_stays - 1))::bigint), (ceil(q.p * (t.completed_stays - 1))::bigint)) r (rank)
+  WHERE t.completed_stays > 0
 ), buckets AS (
-  -- Completed stays per stage and bucket, with how many lie in lower buckets.
+  -- Completed stays per stage and length bucket, with how many are in shorter buckets.
   SELECT stage_key, bucket, n, sum(n) OVER (PARTITION BY stage_key ORDER BY bucket) - n AS below
-  FROM (SELECT coalesce(stage_to_id::text, stage_to) AS stage_key, bucket, sum(stays) AS n
-        FROM per_key WHERE bucket IS NOT NULL GROUP BY 1, 2) b
+  FROM (SELECT stage_key, bucket, sum(stays) AS n FROM per_key WHERE bucket IS NOT NULL GROUP BY 1, 2) b
 ), wanted AS (
-  -- The rank's bucket, and the rank inside it.
+  -- Each rank's bucket, and its rank inside the bucket.
   SELECT r.stage_key, r.i, r.pos, r.rank, b.bucket, r.rank - b.below AS inside
   FROM ranks r
   JOIN buckets b ON b.stage_key = r.stage_key AND r.rank >= b.below AND r.rank < b.below + b.n
-), lengths_in_bucket AS (
-  -- The exact lengths of one bucket, in order, with how many come before each: from the rollup ...
+), in_bucket AS (
+  -- A wanted bucket's exact lengths in order, with how many stays come before each.
   SELECT w.stage_key, w.bucket, x.seconds, x.before, x.upto
   FROM (SELECT DISTINCT stage_key, bucket FROM wanted) w
   CROSS JOIN params p
@@ -81,28 +90,22 @@ WITH params AS (
     GROUP BY l.seconds
     HAVING sum(l.stays) <> 0
   ) x
-  WHERE (SELECT rolled_up FROM params)
-  UNION ALL
-  -- ... or from the stays.
-  SELECT w.stage_key, w.bucket, x.seconds, x.before, x.upto
-  FROM (SELECT DISTINCT stage_key, bucket FROM wanted) w
-  CROSS JOIN params p
-  CROSS JOIN LATERAL (
-    SELECT s.seconds, sum(count(*)) OVER (ORDER BY s.seconds) - count(*) AS before, sum(count(*)) OVER (ORDER BY s.seconds) AS upto
-    FROM stays s
-    WHERE coalesce(s.stage_to_id::text, s.stage_to) = w.stage_key AND stay_bucket(s.seconds) = w.bucket
-      AND s.changed_at < coalesce((p.last_day + 1)::timestamptz, 'infinity')
-    GROUP BY s.seconds
-  ) x
-  WHERE NOT (SELECT rolled_up FROM params)
 ), percentiles AS (
   SELECT w.stage_key, w.i,
          CASE WHEN min(w.rank) = max(w.rank) THEN min(v.hours)
               ELSE min(v.hours) + ((min(w.pos) - floor(min(w.pos))) * (max(v.hours) - min(v.hours))) END AS hours
   FROM wanted w
-  JOIN lengths_in_bucket x ON x.stage_key = w.stage_key AND x.bucket = w.bucket AND w.inside >= x.before AND w.inside < x.upto
+  JOIN in_bucket x ON x.stage_key = w.stage_key AND x.bucket = w.bucket AND w.inside >= x.before AND w.inside < x.upto
   CROSS JOIN LATERAL (SELECT (x.seconds / 3600)::float8 AS hours) v
   GROUP BY w.stage_key, w.i
+), lengths AS (
+  SELECT * FROM lengths_from_rows
+  UNION ALL
+  SELECT t.stage_key, t.stage, t.completed_stays,
+         CASE WHEN t.completed_stays > 0 THEN ARRAY[(SELECT hours FROM percentiles pc WHERE pc.stage_key = t.stage_key AND pc.i = 1),
+                                                    (SELECT hours FROM percentiles pc WHERE pc.stage_key = t.stage_key AND pc.i = 2)] END,
+         t.seconds
+  FROM totals t
 ), now_in AS (
   -- Where each person's history ends (kept on people by the recording core).
   SELECT coalesce(pe.stage_id::text, pe.stage) AS stage_key, min(coalesce(st.name, pe.stage)) AS stage, count(*)::int AS people
@@ -114,9 +117,10 @@ WITH params AS (
 SELECT
   coalesce(l.stage, n.stage) AS stage,
   coalesce(l.completed_stays, 0) AS completed_stays,
-  round((SELECT hours FROM percentiles pc WHERE pc.stage_key = l.stage_key AND pc.i = 1)::numeric, 2)::float8 AS median_hours,
-  round((SELECT hours FROM percentiles pc WHERE pc.stage_key = l.stage_key AND pc.i = 2)::numeric, 2)::float8 AS p90_hours,
-  round(l.seconds / (3600 * l.completed_stays), 2)::float8 AS avg_hours,
+  round(l.hours[1]::numeric, 2)::float8 AS median_hours,
+  round(l.hours[2]::numeric, 2)::float8 AS p90_hours,
+  -- The total over the count, rounded once.
+  round(l.seconds / (3600 * l.completed_stays::bigint), 2)::float8 AS avg_hours,
   coalesce(n.people, 0) AS in_stage_now
 FROM lengths l
 FULL JOIN now_in n USING (stage_key)
