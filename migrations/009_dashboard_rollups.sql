@@ -119,16 +119,18 @@ HAVING sum(f.sign) <> 0
 $sql$, source, folded)
 $fn$;
 
--- Sets left_at on the rows of these people: each row's end is the person's next row. Only rows whose
--- left_at changes are written.
+-- Sets left_at on the rows of these people: each row's end is the person's next row. Each person's
+-- rows are read through their index (LATERAL: never a scan of the table for a few people); only rows
+-- whose left_at changes are written.
 CREATE FUNCTION refresh_left_at(persons bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   IF cardinality(persons) = 0 THEN RETURN; END IF;
   UPDATE stage_changes s SET left_at = n.next_at
   FROM (
     SELECT w.id, w.next_at
-    FROM (SELECT c.id, c.left_at, lead(c.changed_at) OVER (PARTITION BY c.person_id ORDER BY c.changed_at, c.seq, c.id) AS next_at
-          FROM unnest(persons) p (person_id) JOIN stage_changes c USING (person_id)) w
+    FROM unnest(persons) p (person_id)
+    CROSS JOIN LATERAL (SELECT c.id, c.left_at, lead(c.changed_at) OVER (ORDER BY c.changed_at, c.seq, c.id) AS next_at
+                        FROM stage_changes c WHERE c.person_id = p.person_id) w
     WHERE w.left_at IS DISTINCT FROM w.next_at
   ) n
   WHERE s.id = n.id;
