@@ -39,7 +39,7 @@ CREATE TABLE arrival_counts (
   polling_rows integer NOT NULL,
   folded boolean NOT NULL DEFAULT false
 );
-CREATE INDEX arrival_counts_day_idx ON arrival_counts (day, group_by);
+CREATE INDEX arrival_counts_day_idx ON arrival_counts (day, group_by) INCLUDE (stage_to_id, stage_to, grp, changes, webhook_rows, polling_rows);
 CREATE INDEX arrival_counts_loose_idx ON arrival_counts (day) WHERE NOT folded;
 
 -- Stays (a row until the person's next) per day they began and stage. Completed arrivals (left, not
@@ -54,7 +54,7 @@ CREATE TABLE stay_counts (
   seconds numeric NOT NULL,
   folded boolean NOT NULL DEFAULT false
 );
-CREATE INDEX stay_counts_day_idx ON stay_counts (day);
+CREATE INDEX stay_counts_day_idx ON stay_counts (day) INCLUDE (stage_to_id, stage_to, bucket, stays, seconds);
 CREATE INDEX stay_counts_loose_idx ON stay_counts (day) WHERE NOT folded;
 
 -- Completed stays' exact lengths per stage key, bucket and day: a percentile's bucket is found from
@@ -67,19 +67,19 @@ CREATE TABLE stay_lengths (
   stays integer NOT NULL,
   folded boolean NOT NULL DEFAULT false
 );
-CREATE INDEX stay_lengths_bucket_idx ON stay_lengths (stage_key, bucket, day);
+CREATE INDEX stay_lengths_bucket_idx ON stay_lengths (stage_key, bucket, day) INCLUDE (seconds, stays);
 CREATE INDEX stay_lengths_day_idx ON stay_lengths (day);
 CREATE INDEX stay_lengths_loose_idx ON stay_lengths (day) WHERE NOT folded;
 
--- A stay length's bucket: four per doubling of whole seconds (0-3 s one each). Integer arithmetic,
--- so a longer stay is never in a lower bucket: buckets in order hold the lengths in order. One
--- expression, so the planner inlines it. Negative lengths (-1) exist only inside a statement: a row
--- moved in time keeps its old left_at until the trigger refreshes it.
+-- A stay length's bucket: sixteen per doubling of whole seconds (0-15 s one each). Integer
+-- arithmetic, so a longer stay is never in a lower bucket: buckets in order hold the lengths in order.
+-- One expression, so the planner inlines it. Negative lengths (-1) exist only inside a statement: a
+-- row moved in time keeps its old left_at until the trigger refreshes it.
 CREATE FUNCTION stay_bucket(seconds numeric) RETURNS smallint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT (CASE WHEN seconds < 0 THEN -1
-               WHEN seconds < 4 THEN floor(seconds)
-               ELSE 4 * (62 - position(B'1' IN floor(seconds)::bigint::bit(64)))
-                    + (floor(seconds)::bigint >> (62 - position(B'1' IN floor(seconds)::bigint::bit(64))))
+               WHEN seconds < 16 THEN floor(seconds)
+               ELSE 16 * (60 - position(B'1' IN floor(seconds)::bigint::bit(64)))
+                    + (floor(seconds)::bigint >> (60 - position(B'1' IN floor(seconds)::bigint::bit(64))))
           END)::smallint
 $$;
 
@@ -195,6 +195,9 @@ CREATE TRIGGER stage_changes_truncated AFTER TRUNCATE ON stage_changes FOR EACH 
 -- Conversion: arrivals in a stage over a period, with who arrived, from the index alone.
 DROP INDEX stage_changes_stage_id_changed_idx;
 CREATE INDEX stage_changes_stage_id_changed_idx ON stage_changes (stage_to_id, changed_at) INCLUDE (person_id, kind);
+
+-- Time in stage: how many people are in each stage now, from the index alone.
+CREATE INDEX people_stage_now_idx ON people (stage_id, stage) WHERE stage IS NOT NULL AND deleted_at IS NULL;
 
 -- Recent moves, newest first: a page is the index's first rows.
 CREATE INDEX stage_changes_recent_idx ON stage_changes (changed_at, seq, id) WHERE kind <> 'first_seen';

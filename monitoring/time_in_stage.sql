@@ -47,7 +47,7 @@ WITH params AS (
   -- the stays and their seconds.
   SELECT coalesce(c.stage_to_id::text, c.stage_to) AS stage_key, c.stage_to_id, c.stage_to, c.bucket, sum(c.stays) AS stays, sum(c.seconds) AS seconds
   FROM params p
-  JOIN stay_counts c ON (p.first_day IS NULL OR c.day >= p.first_day) AND (p.last_day IS NULL OR c.day <= p.last_day)
+  JOIN stay_counts c ON c.day >= coalesce(p.first_day, '-infinity') AND c.day <= coalesce(p.last_day, 'infinity')
   WHERE (SELECT rolled_up FROM params)
   GROUP BY c.stage_to_id, c.stage_to, c.bucket
   HAVING sum(c.stays) <> 0
@@ -77,7 +77,7 @@ WITH params AS (
   SELECT r.stage_key, r.i, r.pos, r.rank, b.bucket, r.rank - b.below AS inside
   FROM ranks r
   JOIN buckets b ON b.stage_key = r.stage_key AND r.rank >= b.below AND r.rank < b.below + b.n
-), in_bucket AS (
+), in_bucket AS MATERIALIZED (
   -- A wanted bucket's exact lengths in order, with how many stays come before each.
   SELECT w.stage_key, w.bucket, x.seconds, x.before, x.upto
   FROM (SELECT DISTINCT stage_key, bucket FROM wanted) w
@@ -86,7 +86,7 @@ WITH params AS (
     SELECT l.seconds, sum(sum(l.stays)) OVER (ORDER BY l.seconds) - sum(l.stays) AS before, sum(sum(l.stays)) OVER (ORDER BY l.seconds) AS upto
     FROM stay_lengths l
     WHERE l.stage_key = w.stage_key AND l.bucket = w.bucket
-      AND (p.first_day IS NULL OR l.day >= p.first_day) AND (p.last_day IS NULL OR l.day <= p.last_day)
+      AND l.day >= coalesce(p.first_day, '-infinity') AND l.day <= coalesce(p.last_day, 'infinity')
     GROUP BY l.seconds
     HAVING sum(l.stays) <> 0
   ) x
@@ -108,10 +108,9 @@ WITH params AS (
   FROM totals t
 ), now_in AS (
   -- Where each person's history ends (kept on people by the recording core).
-  SELECT coalesce(pe.stage_id::text, pe.stage) AS stage_key, min(coalesce(st.name, pe.stage)) AS stage, count(*)::int AS people
-  FROM people pe
+  SELECT coalesce(pe.stage_id::text, pe.stage) AS stage_key, min(coalesce(st.name, pe.stage)) AS stage, sum(pe.people)::int AS people
+  FROM (SELECT stage_id, stage, count(*) AS people FROM people WHERE stage IS NOT NULL AND deleted_at IS NULL GROUP BY stage_id, stage) pe
   LEFT JOIN stages st ON st.stage_id = pe.stage_id
-  WHERE pe.stage IS NOT NULL AND pe.deleted_at IS NULL
   GROUP BY 1
 )
 SELECT
