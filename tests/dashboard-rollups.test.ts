@@ -2,9 +2,11 @@ import { expect } from 'chai';
 import { sql } from 'kysely';
 import type { Db } from '../src/shared/db/database.js';
 import { runMonitoringQuery, type MonitoringQuery } from '../src/shared/monitoring.js';
+import { foldAllRollups, useRollupZone } from '../src/shared/rollups/rollup-upkeep.js';
 import { foldRollups, rebuildRollups } from '../src/shared/rollups/rollups.repository.js';
 import type { Evidence } from '../src/shared/stages/evidence.js';
 import { recordPersonReports } from '../src/shared/stages/record-person-reports.js';
+import { testLogger } from './support/harness.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 // The rollups must give exactly what the rows give. Random histories (ROLLUP_SEED picks others) are
@@ -299,6 +301,26 @@ describe('dashboard rollups answer exactly as the rows do', function () {
     expect(canonical(await ask('time_in_stage', range))).not.to.deep.equal(canonical(await ask('time_in_stage', { ...range, plain: 'on' })));
     await rebuildRollups(tdb.db, zone);
     expect(canonical(await ask('time_in_stage', range))).to.deep.equal(canonical(await ask('time_in_stage', { ...range, plain: 'on' })));
+  });
+
+  it('are recounted in the business zone once when the service starts, and folded to one row per key', async () => {
+    const log = testLogger();
+    await rebuildRollups(tdb.db, 'Etc/UTC');
+    const ask = (plain: string) => runMonitoringQuery(tdb.db, 'stage_changes_per_day', { timeZone: 'Asia/Kathmandu', params: { from: day(0), to: day(SPAN.days), group_by: 'agent', plain } });
+    expect(await useRollupZone(tdb.db, 'Asia/Kathmandu', log)).to.equal(true);
+    expect(await useRollupZone(tdb.db, 'Asia/Kathmandu', log)).to.equal(false);
+    const rng = mulberry32(SEED + 7);
+    const people = Array.from({ length: 10 }, (_, i) => 700_000 + i);
+    await insertPeople(tdb.db, people.map((p) => [p, randomHistory(rng)]));
+    for (let i = 0; i < 20; i++) await rewritePerson(tdb.db, rng, pick(rng, people));
+    const loose = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM arrival_counts WHERE NOT folded`.execute(tdb.db)).rows[0]!.n;
+    expect(await loose(), 'rows appended by the rewrites').to.be.above(0);
+    await foldAllRollups(tdb.db);
+    expect(await loose()).to.equal(0);
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM (SELECT 1 FROM arrival_counts GROUP BY day, stage_to_id, stage_to, group_by, grp HAVING count(*) > 1) k`.execute(tdb.db);
+    expect(rows[0]!.n, 'keys with more than one row').to.equal(0);
+    expect(canonical(await ask(''))).to.deep.equal(canonical(await ask('on')));
   });
 
   it('stay exact under concurrent writers, the recording core on shared people, and folding', async () => {
