@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createDb } from '../src/shared/db/database.js';
 import { migrate, MIGRATIONS_DIR, readMigrations } from '../src/shared/db/migrate.js';
+import { runMonitoringQuery } from '../src/shared/monitoring.js';
 import { recordPersonReports } from '../src/shared/stages/record-person-reports.js';
 import { serverUrl } from './support/test-database.js';
 
@@ -123,6 +124,61 @@ describe('migrations', () => {
           await db.destroy();
         }
       } finally {
+        await client.end();
+      }
+    });
+  });
+
+  it('009 counts rows written at version 8 into the dashboard rollups, and triggers keep them after', async () => {
+    await withEmptyDatabase(async (url) => {
+      const dir = mkdtempSync(join(tmpdir(), 'fub-migrations-'));
+      for (const m of (await readMigrations()).filter((m) => m.version <= 8)) writeFileSync(join(dir, `${String(m.version).padStart(3, '0')}_${m.name}.sql`), m.sql);
+      expect(await migrate(url, undefined, dir)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8]);
+      // The migration counts days in its session's zone: make that a zone whose days begin on the half hour.
+      const zoned = new URL(url);
+      zoned.searchParams.set('options', '-c TimeZone=Asia/Kolkata');
+      const client = new pg.Client({ connectionString: zoned.toString() });
+      await client.connect();
+      const db = createDb(url, { max: 2 });
+      try {
+        await client.query(`
+          INSERT INTO stages (stage_id, name) VALUES (1, 'Lead'), (2, 'Qualified');
+          INSERT INTO stage_changes (person_id, kind, stage_to, stage_to_id, changed_at, seq, received_at, source, assigned_user_name, lead_source) VALUES
+            (1, 'first_seen', 'Lead', 1, '2026-03-01T18:29:59Z', 0, now(), 'polling', NULL, NULL),
+            (1, 'move', 'Qualified', 2, '2026-03-01T18:30:00Z', 0, now(), 'webhook_peopleStageUpdated', 'Ann', 'Zillow'),
+            (1, 'move', 'Lead', 1, '2026-03-01T18:30:00Z', 1, now(), 'webhook_peopleStageUpdated', 'Ann', 'Zillow'),
+            (2, 'created', 'Lead', 1, '2026-03-02T09:00:00Z', 0, now(), 'webhook_peopleCreated', NULL, 'Referral'),
+            (2, 'move', 'Walk-in', NULL, '2026-03-05T09:00:00Z', 0, now(), 'polling', 'Bob', 'Referral');`);
+        expect(await migrate(zoned.toString())).to.deep.equal([9]);
+        const leftAt = await client.query<{ left_at: Date | null }>('SELECT left_at FROM stage_changes ORDER BY person_id, changed_at, seq');
+        expect(leftAt.rows.map((r) => r.left_at?.toISOString() ?? null)).to.deep.equal([
+          '2026-03-01T18:30:00.000Z',
+          '2026-03-01T18:30:00.000Z',
+          null,
+          '2026-03-05T09:00:00.000Z',
+          null,
+        ]);
+        expect((await client.query('SELECT zone FROM rollup_zone')).rows).to.deep.equal([{ zone: 'Asia/Kolkata' }]);
+        await client.query(`INSERT INTO stage_changes (person_id, kind, stage_to, stage_to_id, changed_at, seq, received_at, source)
+                            VALUES (2, 'move', 'Qualified', 2, '2026-03-03T20:00:00Z', 0, now(), 'polling')`);
+        const both = async (query: 'stage_changes_per_day' | 'time_in_stage', params: Record<string, string>) => [
+          await runMonitoringQuery(db, query, { timeZone: 'Asia/Kolkata', params }),
+          await runMonitoringQuery(db, query, { timeZone: 'Asia/Kolkata', params: { ...params, plain: 'on' } }),
+        ];
+        const [arrivals, plainArrivals] = await both('stage_changes_per_day', { from: '2026-03-01', to: '2026-03-06', group_by: 'agent' });
+        expect(arrivals).to.deep.equal(plainArrivals);
+        expect(arrivals!.map((r) => [(r.day as Date).getDate(), r.stage, r.grp, r.changes])).to.have.deep.members([
+          [5, 'Walk-in', 'Bob', 1],
+          [4, 'Qualified', '(no agent)', 1],
+          [2, 'Lead', '(no agent)', 1],
+          [2, 'Lead', 'Ann', 1],
+          [2, 'Qualified', 'Ann', 1],
+        ]);
+        const [stays, plainStays] = await both('time_in_stage', {});
+        expect(stays).to.deep.equal(plainStays);
+        expect(stays!.find((r) => r.stage === 'Lead')).to.include({ completed_stays: 1, median_hours: 35 });
+      } finally {
+        await db.destroy();
         await client.end();
       }
     });

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { startAlertSchedule } from '../alerts/alert-schedule.js';
 import { startRetentionSchedule } from '../shared/retention/retention-schedule.js';
+import { startRollupUpkeep } from '../shared/rollups/rollup-upkeep.js';
 import type { Runtime } from '../shared/runtime.js';
 import type { EventProcessor } from './event-processor.js';
 import { buildWebhookService } from './webhook-service.js';
@@ -39,6 +40,7 @@ export async function startWebhookServer(runtime: Runtime): Promise<RunningWebho
   processor.start();
   const alerts = startAlertSchedule({ db, log, config: config.alerts, timeZone: config.businessTimeZone });
   const retention = startRetentionSchedule({ db, log, retentionDays: config.retentionDays });
+  const rollups = startRollupUpkeep({ db, log, timeZone: config.businessTimeZone });
   const address = server.address();
   log.info({ port: typeof address === 'object' && address ? address.port : config.port }, 'webhook server listening');
   return {
@@ -48,7 +50,7 @@ export async function startWebhookServer(runtime: Runtime): Promise<RunningWebho
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
-      await Promise.all([processor.stop(), alerts.stop(), retention.stop()]);
+      await Promise.all([processor.stop(), alerts.stop(), retention.stop(), rollups.stop()]);
     },
   };
 }
