@@ -34,13 +34,15 @@ WITH params AS (
   GROUP BY c.day, c.stage_to_id, c.stage_to, c.grp
   HAVING sum(c.changes) <> 0
   UNION ALL
-  -- ... or from each arrival in the period.
-  SELECT (s.changed_at AT TIME ZONE current_setting('TimeZone'))::date, s.stage_to_id, s.stage_to,
+  -- ... or from each arrival in the period: rows of the days around it, kept by their day (a day whose
+  -- midnight comes twice begins before `day::timestamptz`, the later of the two).
+  SELECT d.day, s.stage_to_id, s.stage_to,
          CASE p.group_by WHEN 'agent' THEN s.assigned_user_name WHEN 'lead_source' THEN s.lead_source END,
          1, (s.source LIKE 'webhook\_%')::int, (s.source = 'polling')::int
   FROM params p
-  JOIN stage_changes s ON s.changed_at >= p.first_day::timestamptz AND s.changed_at < (p.last_day + 1)::timestamptz
-  WHERE NOT (SELECT rolled_up FROM params) AND s.kind <> 'first_seen'
+  JOIN stage_changes s ON s.changed_at >= (p.first_day - 1)::timestamptz AND s.changed_at < (p.last_day + 2)::timestamptz
+  CROSS JOIN LATERAL (SELECT (s.changed_at AT TIME ZONE current_setting('TimeZone'))::date AS day) d
+  WHERE NOT (SELECT rolled_up FROM params) AND s.kind <> 'first_seen' AND d.day >= p.first_day AND d.day <= p.last_day
 )
 SELECT
   date_trunc(p.bucket, c.day::timestamp)::date AS day,

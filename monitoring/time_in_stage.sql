@@ -20,15 +20,17 @@ WITH params AS (
       AND (SELECT zone FROM rollup_zone) = current_setting('TimeZone') AS rolled_up
 ), stays AS (
   -- From the rows: each stay that began in the period. A stay's end is the person's next row, which
-  -- is never earlier: rows before the period are not needed.
+  -- is never earlier: rows before the period are not needed (those of the day before are read, as a
+  -- day whose midnight comes twice begins before `day::timestamptz`, then left out by their day).
   SELECT
     coalesce(s.stage_to_id::text, s.stage_to) AS stage_key,
     coalesce(st.name, s.stage_to) AS stage,
     s.kind,
     s.changed_at AS entered_at,
+    (s.changed_at AT TIME ZONE current_setting('TimeZone'))::date AS entered_on,
     lead(s.changed_at) OVER (PARTITION BY s.person_id ORDER BY s.changed_at, s.seq) AS left_at
   FROM params p
-  JOIN stage_changes s ON s.changed_at >= coalesce(p.first_day::timestamptz, '-infinity')
+  JOIN stage_changes s ON s.changed_at >= coalesce((p.first_day - 1)::timestamptz, '-infinity')
   LEFT JOIN stages st ON st.stage_id = s.stage_to_id
   WHERE NOT (SELECT rolled_up FROM params)
 ), lengths_from_rows AS (
@@ -40,7 +42,7 @@ WITH params AS (
       FILTER (WHERE left_at IS NOT NULL AND kind <> 'first_seen') AS hours,
     sum(extract(epoch FROM left_at - entered_at)) FILTER (WHERE kind <> 'first_seen') AS seconds
   FROM stays, params p
-  WHERE entered_at < coalesce((p.last_day + 1)::timestamptz, 'infinity')
+  WHERE entered_on >= coalesce(p.first_day, '-infinity') AND entered_on <= coalesce(p.last_day, 'infinity')
   GROUP BY stage_key
 ), per_key AS (
   -- From the rollups: per stage (id and the name on the row) and length bucket (null: no length),
