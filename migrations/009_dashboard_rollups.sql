@@ -85,12 +85,14 @@ $$;
 
 -- The statement that adds signed stage_changes rows to the rollups: `source` yields a sign (+1 added,
 -- -1 taken away) and the stage_changes columns. Written once: the triggers and rebuild_rollups run
--- it with their own source.
+-- it with their own source, and with TimeZone set to the rollup zone: a row's day is changed_at::date
+-- there, as a session in that zone dates it (AT TIME ZONE would read a zone whose name is also an
+-- abbreviation, CET or EET, as a fixed offset without summer time).
 CREATE FUNCTION rollup_deltas_statement(source text, folded boolean) RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
 SELECT format($sql$
 WITH signed AS (%1$s),
 facts AS (
-  SELECT d.sign, (d.changed_at AT TIME ZONE (SELECT zone FROM rollup_zone))::date AS day, d.stage_to_id, d.stage_to,
+  SELECT d.sign, d.changed_at::date AS day, d.stage_to_id, d.stage_to,
          d.kind <> 'first_seen' AS arrival, d.source LIKE 'webhook\_%%' AS webhook, d.source = 'polling' AS polling,
          d.assigned_user_name AS agent, d.lead_source,
          CASE WHEN d.kind <> 'first_seen' AND d.left_at IS NOT NULL THEN extract(epoch FROM d.left_at - d.changed_at) END AS seconds
@@ -139,12 +141,15 @@ END $$;
 -- Recounts the rollups from stage_changes in the days of new_zone. Writers wait meanwhile (the SHARE
 -- lock), so nothing is counted twice or missed; dashboards wait on the rollups' truncation.
 CREATE FUNCTION rebuild_rollups(new_zone text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  zone_was constant text := current_setting('TimeZone');
 BEGIN
-  PERFORM now() AT TIME ZONE new_zone; -- an unknown zone fails here, before anything is locked
+  PERFORM set_config('TimeZone', new_zone, true); -- an unknown zone fails here, before anything is locked
   LOCK TABLE stage_changes IN SHARE MODE;
   UPDATE rollup_zone SET zone = new_zone;
   TRUNCATE arrival_counts, stay_counts, stay_lengths;
   EXECUTE rollup_deltas_statement('SELECT 1 AS sign, s.* FROM stage_changes s', true);
+  PERFORM set_config('TimeZone', zone_was, true);
 END $$;
 
 SELECT rebuild_rollups(current_setting('TimeZone'));
@@ -157,9 +162,13 @@ SELECT rebuild_rollups(current_setting('TimeZone'));
 DO $do$
 DECLARE
   body constant text := $body$
+DECLARE
+  zone_was constant text := current_setting('TimeZone');
 BEGIN
   PERFORM refresh_left_at(ARRAY(%s));
+  PERFORM set_config('TimeZone', (SELECT zone FROM rollup_zone), true);
   %s;
+  PERFORM set_config('TimeZone', zone_was, true);
   RETURN NULL;
 END
 $body$;

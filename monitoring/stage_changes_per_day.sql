@@ -41,7 +41,7 @@ WITH params AS (
          1, (s.source LIKE 'webhook\_%')::int, (s.source = 'polling')::int
   FROM params p
   JOIN stage_changes s ON s.changed_at >= (p.first_day - 1)::timestamptz AND s.changed_at < (p.last_day + 2)::timestamptz
-  CROSS JOIN LATERAL (SELECT (s.changed_at AT TIME ZONE current_setting('TimeZone'))::date AS day) d
+  CROSS JOIN LATERAL (SELECT s.changed_at::date AS day) d -- the session zone's day (AT TIME ZONE reads CET as a fixed +01)
   WHERE NOT (SELECT rolled_up FROM params) AND s.kind <> 'first_seen' AND d.day >= p.first_day AND d.day <= p.last_day
 )
 SELECT

@@ -27,7 +27,7 @@ WITH params AS (
     coalesce(st.name, s.stage_to) AS stage,
     s.kind,
     s.changed_at AS entered_at,
-    (s.changed_at AT TIME ZONE current_setting('TimeZone'))::date AS entered_on,
+    s.changed_at::date AS entered_on,
     lead(s.changed_at) OVER (PARTITION BY s.person_id ORDER BY s.changed_at, s.seq) AS left_at
   FROM params p
   JOIN stage_changes s ON s.changed_at >= coalesce((p.first_day - 1)::timestamptz, '-infinity')

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { sql } from 'kysely';
 import type { Db } from '../src/shared/db/database.js';
 import { runMonitoringQuery, type MonitoringQuery } from '../src/shared/monitoring.js';
 import { rebuildRollups } from '../src/shared/rollups/rollups.repository.js';
@@ -77,5 +78,30 @@ describe('dashboard rollups under attack', function () {
     const { rolled, plain } = await bothWays(tdb.db, 'time_in_stage', zone, { from: '2025-11-02', to: '2025-11-02' });
     expect(canonical(plain)).to.deep.equal(canonical(rolled));
     expect((rolled.find((r) => (r as { stage: string }).stage === 'S1') as { completed_stays: number }).completed_stays).to.equal(1);
+  });
+
+  it('count days of a zone whose name is also an abbreviation (CET keeps summer time; AT TIME ZONE reads a fixed +01)', async () => {
+    const zone = 'CET';
+    // 22:30Z on 1 July is 00:30 CEST on 2 July: a 2 July arrival, and a stay of 2 July.
+    await insertRows(tdb.db, [
+      { person: 1, at: '2025-07-01T22:30:00Z', stage: 1 },
+      { person: 1, at: '2025-07-03T10:00:00Z', stage: 2 },
+    ]);
+    await rebuildRollups(tdb.db, zone);
+    // Written after the recount (the triggers date it), in a transaction whose own zone stays its own.
+    const zoneAfter = await tdb.db.transaction().execute(async (trx) => {
+      await sql`SET LOCAL TimeZone = 'Asia/Tokyo'`.execute(trx);
+      await insertRows(trx, [{ person: 2, at: '2025-07-01T22:45:00Z', stage: 1 }]);
+      return (await sql<{ tz: string }>`SELECT current_setting('TimeZone') AS tz`.execute(trx)).rows[0]!.tz;
+    });
+    expect(zoneAfter).to.equal('Asia/Tokyo');
+    const want = canonical([{ day: '2025-07-02', stage_key: '1', changes: 2 }]);
+    const { rolled, plain } = await bothWays(tdb.db, 'stage_changes_per_day', zone, { from: '2025-07-02', to: '2025-07-02' });
+    expect(perDay(plain), 'plain').to.deep.equal(want);
+    expect(perDay(rolled), 'rollup').to.deep.equal(want);
+    const stays = await bothWays(tdb.db, 'time_in_stage', zone, { from: '2025-07-02', to: '2025-07-02' });
+    const completed = (rows: unknown[]) => (rows.find((r) => (r as { stage: string }).stage === 'S1') as { completed_stays: number } | undefined)?.completed_stays;
+    expect(completed(stays.plain), 'plain stays').to.equal(1);
+    expect(completed(stays.rolled), 'rollup stays').to.equal(1);
   });
 });
