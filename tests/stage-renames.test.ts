@@ -80,15 +80,18 @@ describe('stage renames', function () {
     h.sim.addPerson(1, 'Lead', new Date(h.sim.now().getTime() - 3 * DAY));
     h.sim.addPerson(2, 'Lead', new Date(h.sim.now().getTime() - 3 * DAY));
     expect((await h.newPoller().runOnce()).status).to.equal('succeeded');
-    // A move to a new stage makes the processor read FUB's stage list; a minute later it will again.
+    // A move to a new stage makes the processor read FUB's stage list.
     h.sim.advanceClock(10_000);
     await deliverAll([h.sim.movePerson(2, 'Warm').stageUpdated]);
     await h.processor.drain();
-    // Meanwhile an admin creates "Hot" and person 1 moves into it: recorded by name, no id yet.
+    // Meanwhile an admin creates "Hot" and person 1 moves into it while FUB's stage list will not
+    // answer: recorded by name, no id yet.
     h.sim.advanceClock(10_000);
     const hotId = h.sim.stageId('Hot');
+    h.sim.faults.push((req) => (req.path === '/v1/stages' ? { status: 503, body: { errorMessage: 'unavailable' } } : undefined));
     await deliverAll([h.sim.movePerson(1, 'Hot').stageUpdated]);
     await h.processor.drain();
+    h.sim.faults.length = 0;
     expect((await rows(1)).map((r) => r.stage_to_id)).to.deep.equal([h.sim.stageId('Lead'), null]);
     // Someone else is read in "Hot": its id becomes known, and person 1's row gets it too.
     h.sim.advanceClock(10_000);

@@ -3,8 +3,12 @@ import type { Db } from '../db/database.js';
 import type { FubClient, FubStage } from '../fub/fub-client.js';
 import type { Logger } from '../logger.js';
 
-// FUB's stage list is asked for at most this often when a webhook names a stage we do not know.
+// FUB's stage list is asked for at most this often about names already asked about...
 const REFRESH_INTERVAL_MS = 60_000;
+// ...but a name not yet asked about (a stage created in FUB's settings and used at once) is asked
+// about now, up to this many extra reads a minute. Left to the next regular read, its move kept no
+// id, and the history rebuild had to guess which stage the name was.
+const EXTRA_REFRESHES_PER_INTERVAL = 10;
 
 /**
  * Which id each stage name stands for. A read of a person gives both; a webhook's `data.stage` gives
@@ -31,6 +35,13 @@ export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger
   // refresh is due (a stage FUB no longer lists would otherwise cost a query per webhook).
   const unknownSince = new Map<string, number>();
   let lastRefresh = Number.NEGATIVE_INFINITY;
+  const extraRefreshes: number[] = [];
+  const mayRefreshEarly = (): boolean => {
+    while (extraRefreshes.length > 0 && Date.now() - extraRefreshes[0]! >= REFRESH_INTERVAL_MS) extraRefreshes.shift();
+    if (extraRefreshes.length >= EXTRA_REFRESHES_PER_INTERVAL) return false;
+    extraRefreshes.push(Date.now());
+    return true;
+  };
   // One read of FUB's list at a time; everyone who needs it waits for the one in flight.
   let refreshing: Promise<void> | undefined;
 
@@ -53,8 +64,9 @@ export function createStageDirectory(deps: { db: Db; fub: FubClient; log: Logger
         return;
       }
       if (unknown().length === 0) return;
+      const neverAsked = unknown().some((name) => (unknownSince.get(name) ?? Number.NEGATIVE_INFINITY) < lastRefresh);
       if (refreshing) await refreshing;
-      else if (Date.now() - lastRefresh >= REFRESH_INTERVAL_MS) await directory.refresh();
+      else if (Date.now() - lastRefresh >= REFRESH_INTERVAL_MS || (neverAsked && mayRefreshEarly())) await directory.refresh();
       for (const name of unknown()) unknownSince.set(name, Date.now());
     },
     idOf(name) {
