@@ -53,7 +53,7 @@ describe('stage-recording core', () => {
   it('changes nothing for a report it already has (a redelivery, a retried event)', async () => {
     expect((await record(tdb.db, 2, [move('A', 0)])).inserted).to.have.length(1);
     const again = await record(tdb.db, 2, [move('A', 0)]);
-    expect(again).to.deep.equal({ newReports: 0, inserted: [], removed: 0, revised: 0 });
+    expect(again).to.deep.equal({ personId: 2, newReports: 0, inserted: [], removed: 0, revised: 0 });
     expect(await record(tdb.db, 2, [read('A', 0)])).to.include({ newReports: 1, removed: 0 });
     expect(await historyOf(tdb.db, 2)).to.have.length(1);
   });

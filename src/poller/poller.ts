@@ -297,11 +297,13 @@ export function createPoller(deps: { db: Db; log: Logger; fub: FubClient; option
     for (const read of firstReads) {
       if (!recorded.has(read.personId)) changed.push({ reports: { personId: read.personId, evidence: [read.snapshot], details: read.details }, stageDiffers: true });
     }
-    for (const { reports, stageDiffers } of changed) {
-      const outcome = await recordReports(db, runLog, reports);
+    // The page's people in one transaction (each person is still rebuilt on their own).
+    const outcomes = await recordReports(db, runLog, changed.map((c) => c.reports));
+    const stageDiffers = new Set(changed.flatMap((c) => (c.stageDiffers ? [c.reports.personId] : [])));
+    for (const outcome of outcomes) {
       counts.changes_inserted += outcome.inserted.length;
       // FUB disagreed with what we knew, yet the history already explains this read.
-      if (outcome.inserted.length === 0 && stageDiffers) counts.changes_skipped_as_duplicate += 1;
+      if (outcome.inserted.length === 0 && stageDiffers.has(outcome.personId)) counts.changes_skipped_as_duplicate += 1;
     }
     const readAt = people[0]?.readAt;
     if (readAt) await markSeenByPoll(db, people.map((p) => p.id), readAt);

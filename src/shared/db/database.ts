@@ -132,3 +132,18 @@ export function createDb(connectionString: string, options: DbOptions = {}): Db 
   pools.set(db, pool);
   return db;
 }
+
+/**
+ * Runs `work` in a transaction, tried again (up to 3 times) when PostgreSQL ends it for a deadlock:
+ * writers lock people in id order, but a person another writer created meanwhile is locked after the
+ * others, and nothing of an attempt ended that way was kept.
+ */
+export async function inTransaction<T>(db: Db, work: (trx: Trx) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction().execute(work);
+    } catch (error) {
+      if (attempt >= 3 || (error as { code?: unknown }).code !== '40P01') throw error;
+    }
+  }
+}

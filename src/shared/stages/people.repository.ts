@@ -17,23 +17,32 @@ const PERSON_COLUMNS = sql.raw(
 );
 
 /**
- * Creates the person's state row if missing, then locks it until the transaction ends.
- * Every stage decision for one person goes through this lock, so they happen one at a time.
- * One statement (prepared: every report takes this lock): it inserts the row, or locks the one there.
+ * Creates the people's state rows where missing, then locks them until the transaction ends, in
+ * person id order (every writer takes them in that order, so two batches never wait on each other
+ * in a circle). Every stage decision for a person goes through this lock, so they happen one at a
+ * time. One statement (prepared: every report takes these locks) that inserts rows or locks those there.
  */
-export async function lockPerson(trx: Trx, personId: number): Promise<PersonRow> {
+export async function lockPeople(trx: Trx, personIds: readonly number[]): Promise<Map<number, PersonRow>> {
+  const ids = [...new Set(personIds)].sort((a, b) => a - b);
+  if (ids.length === 0) return new Map();
   // Columns named, not *: a prepared statement whose result columns change (a migration adds one
   // while servers run) fails until its connection closes.
-  const { rows } = await sql<PersonRow>`${sql.raw(`${PREPARED}lock_person */`)}
+  const { rows } = await sql<PersonRow>`${sql.raw(`${PREPARED}lock_people */`)}
     WITH inserted AS (
-      INSERT INTO people (person_id) VALUES (${personId}) ON CONFLICT (person_id) DO NOTHING RETURNING ${PERSON_COLUMNS}
+      INSERT INTO people (person_id) SELECT unnest(${ids}::bigint[]) ORDER BY 1
+      ON CONFLICT (person_id) DO NOTHING RETURNING ${PERSON_COLUMNS}
     ), existing AS (
-      SELECT ${PERSON_COLUMNS} FROM people WHERE person_id = ${personId} FOR UPDATE
+      SELECT ${PERSON_COLUMNS} FROM people WHERE person_id = ANY(${ids}::bigint[]) ORDER BY person_id FOR UPDATE
     )
     SELECT * FROM inserted UNION ALL SELECT * FROM existing`.execute(trx);
-  if (rows[0]) return rows[0];
-  // Another transaction created the row after this statement's snapshot: lock it now.
-  return trx.selectFrom('people').selectAll().where('person_id', '=', personId).forUpdate().executeTakeFirstOrThrow();
+  const locked = new Map(rows.map((row) => [Number(row.person_id), row]));
+  // Rows another transaction created after this statement's snapshot: lock them now.
+  const late = ids.filter((id) => !locked.has(id));
+  if (late.length > 0) {
+    const rest = await trx.selectFrom('people').selectAll().where('person_id', 'in', late).orderBy('person_id').forUpdate().execute();
+    for (const row of rest) locked.set(Number(row.person_id), row);
+  }
+  return locked;
 }
 
 /** What a rebuild settles about a person: where their history ends, and what FUB showed at the latest read. */

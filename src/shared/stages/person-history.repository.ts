@@ -6,9 +6,10 @@ import type { ChangeRevision } from './diff-history.js';
 import { stageKey, type Evidence, type SnapshotEvidence } from './evidence.js';
 import type { PersonDetails, PersonState } from './people.repository.js';
 
-// The two statements of a rebuild, each one round trip: store the reports and read back everything
-// about the person; then write the rows that changed and the person's state together. Both are
-// prepared once per connection (planning them cost more than running them).
+// The two statements of a rebuild, each one round trip for a whole batch of people: store the reports
+// and read back everything about those people; then write the rows that changed and the people's
+// state together. Both are prepared once per connection (planning them cost more than running them),
+// and take every value as an array, so one person or five hundred are the same statement.
 
 /** A stored report as JSON gives it: times as text. */
 type EvidenceJson = Omit<StageEvidenceRow, 'id' | 'person_id' | 'recorded_at' | 'at' | 'read_at' | 'person_created_at' | 'received_at'> &
@@ -27,32 +28,47 @@ export interface PersonRecords {
   watchingSince: Date | null;
 }
 
+/** New reports about one person. */
+export interface PersonEvidence {
+  personId: number;
+  evidence: readonly Evidence[];
+}
+
 /**
- * Stores reports about one person and reads back all of them with the person's rows. A report
- * already stored (the same webhook's move) is skipped, and the same read again only moves its read
- * time on (a later read of the same state says the state held longer). Must hold the person's lock.
+ * Stores reports about several people and reads back all of them with the people's rows, in one
+ * statement. A report already stored (the same webhook's move) is skipped, and the same read again
+ * only moves its read time on (a later read of the same state says the state held longer). Must hold
+ * the people's locks. Every person given gets an entry, even one with no reports.
  */
-export async function storeReportsAndRead(trx: Trx, personId: number, evidence: readonly Evidence[]): Promise<PersonRecords> {
-  const moves = evidence.filter((e) => e.kind !== 'snapshot');
-  // The same read twice in one batch would make the upsert touch a row twice: keep the later.
-  const reads = [...new Map(evidence.filter((e): e is SnapshotEvidence => e.kind === 'snapshot').map((e) => [`${e.at.getTime()}|${stageKey(e.stage)}`, e])).values()];
-  const m = <T>(pick: (e: Evidence) => T): T[] => moves.map(pick);
-  const r = <T>(pick: (e: SnapshotEvidence) => T): T[] => reads.map(pick);
-  const { rows } = await sql<{ stored: number; watching_since: Date | null; evidence: EvidenceJson[]; changes: ChangeJson[] }>`${sql.raw(`${PREPARED}store_reports_and_read */`)}
+export async function storeReportsAndRead(trx: Trx, given: readonly PersonEvidence[]): Promise<Map<number, PersonRecords>> {
+  if (given.length === 0) return new Map();
+  const moves = given.flatMap(({ personId, evidence }) => evidence.filter((e) => e.kind !== 'snapshot').map((e) => ({ personId, e })));
+  // The same read twice in one statement would make the upsert touch a row twice: keep the later.
+  const reads = [
+    ...new Map(
+      given.flatMap(({ personId, evidence }) =>
+        evidence.filter((e): e is SnapshotEvidence => e.kind === 'snapshot').map((e) => [`${personId}|${e.at.getTime()}|${stageKey(e.stage)}`, { personId, e }] as const),
+      ),
+    ).values(),
+  ];
+  const m = <T>(pick: (e: Evidence, personId: number) => T): T[] => moves.map(({ personId, e }) => pick(e, personId));
+  const r = <T>(pick: (e: SnapshotEvidence, personId: number) => T): T[] => reads.map(({ personId, e }) => pick(e, personId));
+  const people = [...new Set(given.map((g) => g.personId))];
+  const { rows } = await sql<{ person_id: number; stored: number; watching_since: Date | null; evidence: EvidenceJson[]; changes: ChangeJson[] }>`${sql.raw(`${PREPARED}store_reports_and_read_many */`)}
     WITH moves AS (
       INSERT INTO stage_evidence (person_id, kind, at, stage, stage_id, source, event_id, received_at)
-      SELECT ${personId}::bigint, u.* FROM unnest(
-        ${m((e) => e.kind)}::text[], ${m((e) => e.at)}::timestamptz[], ${m((e) => (e.kind === 'move' ? e.stage.name : null))}::text[],
+      SELECT u.* FROM unnest(
+        ${m((_, p) => p)}::bigint[], ${m((e) => e.kind)}::text[], ${m((e) => e.at)}::timestamptz[], ${m((e) => (e.kind === 'move' ? e.stage.name : null))}::text[],
         ${m((e) => (e.kind === 'move' ? e.stage.id : null))}::bigint[], ${m((e) => e.source)}::text[], ${m((e) => e.eventId)}::text[],
         ${m((e) => e.receivedAt)}::timestamptz[]) AS u
       ON CONFLICT DO NOTHING
       RETURNING *
     ), reads AS (
       INSERT INTO stage_evidence (person_id, kind, at, stage, stage_id, read_at, person_created_at, source, event_id, received_at)
-      SELECT ${personId}::bigint, 'snapshot', u.* FROM unnest(
-        ${r((e) => e.at)}::timestamptz[], ${r((e) => e.stage.name)}::text[], ${r((e) => e.stage.id)}::bigint[], ${r((e) => e.readAt)}::timestamptz[],
-        ${r((e) => e.personCreatedAt)}::timestamptz[], ${r((e) => e.source)}::text[], ${r((e) => e.eventId)}::text[],
-        ${r((e) => e.receivedAt)}::timestamptz[]) AS u
+      SELECT u.person_id, 'snapshot', u.at, u.stage, u.stage_id, u.read_at, u.person_created_at, u.source, u.event_id, u.received_at FROM unnest(
+        ${r((_, p) => p)}::bigint[], ${r((e) => e.at)}::timestamptz[], ${r((e) => e.stage.name)}::text[], ${r((e) => e.stage.id)}::bigint[],
+        ${r((e) => e.readAt)}::timestamptz[], ${r((e) => e.personCreatedAt)}::timestamptz[], ${r((e) => e.source)}::text[], ${r((e) => e.eventId)}::text[],
+        ${r((e) => e.receivedAt)}::timestamptz[]) AS u(person_id, at, stage, stage_id, read_at, person_created_at, source, event_id, received_at)
       ON CONFLICT (person_id, at, (coalesce(stage_id::text, stage))) WHERE kind = 'snapshot'
       DO UPDATE SET read_at = excluded.read_at, source = excluded.source, event_id = excluded.event_id, received_at = excluded.received_at
       WHERE stage_evidence.read_at < excluded.read_at
@@ -62,34 +78,47 @@ export async function storeReportsAndRead(trx: Trx, personId: number, evidence: 
     ), everything AS (
       -- This statement's snapshot does not see its own writes: stored rows, less the ones just
       -- replaced, plus what was written.
-      SELECT * FROM stage_evidence WHERE person_id = ${personId} AND id NOT IN (SELECT id FROM fresh)
+      SELECT * FROM stage_evidence WHERE person_id = ANY(${people}::bigint[]) AND id NOT IN (SELECT id FROM fresh)
       UNION ALL SELECT * FROM fresh
+    ), stored AS (
+      SELECT person_id, count(*)::int AS stored FROM fresh GROUP BY person_id
+    ), evidence AS (
+      SELECT e.person_id, json_agg(json_build_object(
+               'kind', e.kind, 'at', e.at, 'stage', e.stage, 'stage_id', coalesce(e.stage_id, n.stage_id), 'read_at', e.read_at,
+               'person_created_at', e.person_created_at, 'source', e.source, 'event_id', e.event_id, 'received_at', e.received_at)) AS evidence
+      FROM everything e LEFT JOIN stage_names n ON n.name = e.stage GROUP BY e.person_id
+    ), changes AS (
+      SELECT s.person_id, json_agg(s ORDER BY s.changed_at, s.seq) AS changes
+      FROM stage_changes s WHERE s.person_id = ANY(${people}::bigint[]) GROUP BY s.person_id
     )
-    SELECT (SELECT count(*) FROM fresh)::int AS stored,
-           (SELECT watching_since FROM collector_state) AS watching_since,
-           (SELECT coalesce(json_agg(json_build_object(
-                     'kind', e.kind, 'at', e.at, 'stage', e.stage, 'stage_id', coalesce(e.stage_id, n.stage_id), 'read_at', e.read_at,
-                     'person_created_at', e.person_created_at, 'source', e.source, 'event_id', e.event_id, 'received_at', e.received_at)), '[]')
-            FROM everything e LEFT JOIN stage_names n ON n.name = e.stage) AS evidence,
-           (SELECT coalesce(json_agg(s ORDER BY s.changed_at, s.seq), '[]') FROM stage_changes s WHERE s.person_id = ${personId}) AS changes`.execute(trx);
-  const row = rows[0]!;
+    SELECT p.person_id, coalesce(stored.stored, 0) AS stored, (SELECT watching_since FROM collector_state) AS watching_since,
+           coalesce(evidence.evidence, '[]') AS evidence, coalesce(changes.changes, '[]') AS changes
+    FROM unnest(${people}::bigint[]) AS p(person_id)
+    LEFT JOIN stored USING (person_id) LEFT JOIN evidence USING (person_id) LEFT JOIN changes USING (person_id)`.execute(trx);
   const date = (text: string): Date => new Date(text);
-  return {
-    stored: row.stored,
-    watchingSince: row.watching_since,
-    evidence: row.evidence.map((e): Evidence => {
-      const stage = { id: e.stage_id, name: e.stage ?? '' };
-      const reported = { at: date(e.at), source: e.source, receivedAt: date(e.received_at) };
-      if (e.kind === 'move') return { ...reported, kind: 'move', stage, eventId: e.event_id ?? '' };
-      if (e.kind === 'unnamed_move') return { ...reported, kind: 'unnamed_move', eventId: e.event_id ?? '' };
-      const personCreatedAt = e.person_created_at === null ? null : date(e.person_created_at);
-      return { ...reported, kind: 'snapshot', stage, readAt: e.read_at === null ? null : date(e.read_at), personCreatedAt, eventId: e.event_id };
-    }),
-    changes: row.changes.map((c): StageChangeRow => ({ ...c, changed_at: date(c.changed_at), received_at: date(c.received_at), recorded_at: date(c.recorded_at) })),
-  };
+  return new Map(
+    rows.map((row) => [
+      Number(row.person_id),
+      {
+        stored: row.stored,
+        watchingSince: row.watching_since,
+        evidence: row.evidence.map((e): Evidence => {
+          const stage = { id: e.stage_id, name: e.stage ?? '' };
+          const reported = { at: date(e.at), source: e.source, receivedAt: date(e.received_at) };
+          if (e.kind === 'move') return { ...reported, kind: 'move', stage, eventId: e.event_id ?? '' };
+          if (e.kind === 'unnamed_move') return { ...reported, kind: 'unnamed_move', eventId: e.event_id ?? '' };
+          const personCreatedAt = e.person_created_at === null ? null : date(e.person_created_at);
+          return { ...reported, kind: 'snapshot', stage, readAt: e.read_at === null ? null : date(e.read_at), personCreatedAt, eventId: e.event_id };
+        }),
+        changes: row.changes.map((c): StageChangeRow => ({ ...c, changed_at: date(c.changed_at), received_at: date(c.received_at), recorded_at: date(c.recorded_at) })),
+      },
+    ]),
+  );
 }
 
+/** What a rebuild writes for one person. */
 export interface HistoryWrite {
+  personId: number;
   remove: number[];
   revise: ChangeRevision[];
   insert: NewStageChange[];
@@ -102,18 +131,23 @@ export interface HistoryWrite {
 export type AddedChange = Pick<StageChangeRow, 'id' | 'person_id' | 'kind' | 'stage_from' | 'stage_to' | 'changed_at' | 'source'>;
 
 /**
- * Writes a rebuild in one statement: rows removed, revised and added, and the person's state. The
- * order constraint on (person, changed_at, seq) is checked at commit, so seqs may swap. Returns the
- * rows added. Must hold the person's lock.
+ * Writes the rebuilds of several people in one statement: rows removed, revised and added, and each
+ * person's state. The order constraint on (person, changed_at, seq) is checked at commit, so seqs may
+ * swap. Returns the rows added. Must hold the people's locks.
  */
-export async function writePersonHistory(trx: Trx, personId: number, write: HistoryWrite): Promise<AddedChange[]> {
-  const { remove, revise, insert, state, details } = write;
+export async function writePeopleHistory(trx: Trx, writes: readonly HistoryWrite[]): Promise<AddedChange[]> {
+  if (writes.length === 0) return [];
+  const remove = writes.flatMap((w) => w.remove);
+  const revise = writes.flatMap((w) => w.revise);
+  const insert = writes.flatMap((w) => w.insert);
   const v = <T>(pick: (r: ChangeRevision) => T): T[] => revise.map(pick);
   const n = <T>(pick: (r: NewStageChange) => T): T[] => insert.map(pick);
-  const read = state.lastRead;
-  const given = (value: unknown): boolean => value !== undefined;
-  // Result columns named, not *: see lockPerson.
-  const { rows } = await sql<AddedChange>`${sql.raw(`${PREPARED}write_person_history */`)}
+  const p = <T>(pick: (w: HistoryWrite) => T): T[] => writes.map(pick);
+  const read = (w: HistoryWrite) => w.state.lastRead;
+  // A detail or state part not given keeps what the row holds: a flag per part says which.
+  const given = (pick: (w: HistoryWrite) => unknown): boolean[] => writes.map((w) => pick(w) !== undefined);
+  // Result columns named, not *: see lockPeople.
+  const { rows } = await sql<AddedChange>`${sql.raw(`${PREPARED}write_people_history */`)}
     WITH removed AS (
       DELETE FROM stage_changes WHERE id = ANY(${remove}::bigint[])
     ), revised AS (
@@ -125,20 +159,34 @@ export async function writePersonHistory(trx: Trx, personId: number, write: Hist
         AS u(id, kind, stage_from, stage_from_id, stage_to_id, seq, source, event_id, received_at)
       WHERE s.id = u.id
     ), person AS (
-      UPDATE people SET
-        stage = ${state.stage}, stage_id = ${state.stageId}::bigint, stage_changed_at = ${state.stageChangedAt}::timestamptz,
-        fub_stage = CASE WHEN ${read !== undefined} THEN ${read?.stage ?? null} ELSE fub_stage END,
-        fub_stage_id = CASE WHEN ${read !== undefined} THEN ${read?.stageId ?? null}::bigint ELSE fub_stage_id END,
-        fub_updated_at = CASE WHEN ${read !== undefined} THEN ${read?.updated ?? null}::timestamptz ELSE fub_updated_at END,
-        fub_stage_seen_at = CASE WHEN ${read !== undefined} THEN ${read?.readAt ?? null}::timestamptz ELSE fub_stage_seen_at END,
-        deleted_at = CASE WHEN ${state.deletedAt !== undefined} THEN ${state.deletedAt ?? null}::timestamptz ELSE deleted_at END,
-        first_name = CASE WHEN ${given(details.firstName)} THEN ${details.firstName ?? null} ELSE first_name END,
-        last_name = CASE WHEN ${given(details.lastName)} THEN ${details.lastName ?? null} ELSE last_name END,
-        assigned_user_id = CASE WHEN ${given(details.assignedUserId)} THEN ${details.assignedUserId ?? null}::bigint ELSE assigned_user_id END,
-        assigned_user_name = CASE WHEN ${given(details.assignedUserName)} THEN ${details.assignedUserName ?? null} ELSE assigned_user_name END,
-        lead_source = CASE WHEN ${given(details.leadSource)} THEN ${details.leadSource ?? null} ELSE lead_source END,
+      UPDATE people p SET
+        stage = u.stage, stage_id = u.stage_id, stage_changed_at = u.stage_changed_at,
+        fub_stage = CASE WHEN u.has_read THEN u.read_stage ELSE p.fub_stage END,
+        fub_stage_id = CASE WHEN u.has_read THEN u.read_stage_id ELSE p.fub_stage_id END,
+        fub_updated_at = CASE WHEN u.has_read THEN u.read_updated ELSE p.fub_updated_at END,
+        fub_stage_seen_at = CASE WHEN u.has_read THEN u.read_at ELSE p.fub_stage_seen_at END,
+        deleted_at = CASE WHEN u.has_deleted THEN u.deleted_at ELSE p.deleted_at END,
+        first_name = CASE WHEN u.has_first_name THEN u.first_name ELSE p.first_name END,
+        last_name = CASE WHEN u.has_last_name THEN u.last_name ELSE p.last_name END,
+        assigned_user_id = CASE WHEN u.has_user_id THEN u.assigned_user_id ELSE p.assigned_user_id END,
+        assigned_user_name = CASE WHEN u.has_user_name THEN u.assigned_user_name ELSE p.assigned_user_name END,
+        lead_source = CASE WHEN u.has_lead_source THEN u.lead_source ELSE p.lead_source END,
         updated_at = now()
-      WHERE person_id = ${personId}
+      FROM unnest(
+        ${p((w) => w.personId)}::bigint[], ${p((w) => w.state.stage)}::text[], ${p((w) => w.state.stageId)}::bigint[],
+        ${p((w) => w.state.stageChangedAt)}::timestamptz[],
+        ${given(read)}::boolean[], ${p((w) => read(w)?.stage ?? null)}::text[], ${p((w) => read(w)?.stageId ?? null)}::bigint[],
+        ${p((w) => read(w)?.updated ?? null)}::timestamptz[], ${p((w) => read(w)?.readAt ?? null)}::timestamptz[],
+        ${given((w) => w.state.deletedAt)}::boolean[], ${p((w) => w.state.deletedAt ?? null)}::timestamptz[],
+        ${given((w) => w.details.firstName)}::boolean[], ${p((w) => w.details.firstName ?? null)}::text[],
+        ${given((w) => w.details.lastName)}::boolean[], ${p((w) => w.details.lastName ?? null)}::text[],
+        ${given((w) => w.details.assignedUserId)}::boolean[], ${p((w) => w.details.assignedUserId ?? null)}::bigint[],
+        ${given((w) => w.details.assignedUserName)}::boolean[], ${p((w) => w.details.assignedUserName ?? null)}::text[],
+        ${given((w) => w.details.leadSource)}::boolean[], ${p((w) => w.details.leadSource ?? null)}::text[]
+      ) AS u(person_id, stage, stage_id, stage_changed_at, has_read, read_stage, read_stage_id, read_updated, read_at,
+             has_deleted, deleted_at, has_first_name, first_name, has_last_name, last_name, has_user_id, assigned_user_id,
+             has_user_name, assigned_user_name, has_lead_source, lead_source)
+      WHERE p.person_id = u.person_id
     )
     INSERT INTO stage_changes (person_id, first_name, last_name, kind, stage_from, stage_from_id, stage_to, stage_to_id, changed_at, seq,
                                received_at, source, event_id, assigned_user_id, assigned_user_name, lead_source)

@@ -2,8 +2,8 @@ import type { Trx } from '../db/database.js';
 import type { NewStageChange, PersonRow, StageChangeRow } from '../db/schema.js';
 import { diffHistory } from './diff-history.js';
 import { compareReads, type Evidence, type HistoryRow, type SnapshotEvidence } from './evidence.js';
-import { storeReportsAndRead, writePersonHistory, type AddedChange } from './person-history.repository.js';
-import { lockPerson, type PersonDetails } from './people.repository.js';
+import { storeReportsAndRead, writePeopleHistory, type AddedChange, type HistoryWrite, type PersonRecords } from './person-history.repository.js';
+import { lockPeople, type PersonDetails } from './people.repository.js';
 import { reconstructHistory } from './reconstruct-history.js';
 import { fillMissingDetails, type KnownDetails } from './stage-changes.repository.js';
 
@@ -18,6 +18,7 @@ export interface PersonReports {
 }
 
 export interface RecordOutcome {
+  personId: number;
   /** Reports not seen before (0: nothing new, nothing rebuilt). */
   newReports: number;
   /** Rows added to the person's history. */
@@ -28,38 +29,70 @@ export interface RecordOutcome {
 }
 
 /**
- * The one core both sources use: stores the reports, then rebuilds the person's history from every
- * report about them and writes only what changed. Must run in a transaction; it takes the person's
- * row lock first, which serializes every writer for that person.
+ * The one core both sources use, for one person or a whole batch at once: stores the reports, then
+ * rebuilds each person's history from every report about them and writes only what changed. Must run
+ * in a transaction (READ COMMITTED); it takes the people's row locks first, in id order, which
+ * serializes every writer for a person while any two people stay independent. Reports about the same
+ * person are merged (the history fits reports in whatever order they come). Five statements at most
+ * however many people: lock, store and read, write, fill missing details, none of them per person.
+ * Returns one outcome per person, in the order first given.
  */
-export async function recordPersonReports(trx: Trx, reports: PersonReports): Promise<RecordOutcome> {
-  const person = await lockPerson(trx, reports.personId);
-  const deletionChanged = reports.deletedAt !== undefined && person.deleted_at === null;
+export async function recordPeopleReports(trx: Trx, all: readonly PersonReports[]): Promise<RecordOutcome[]> {
+  const merged = mergeByPerson(all);
+  const people = await lockPeople(trx, merged.map((r) => r.personId));
+  const personOf = (r: PersonReports): PersonRow => people.get(r.personId)!;
+  const deletionChanged = (r: PersonReports): boolean => r.deletedAt !== undefined && personOf(r).deleted_at === null;
   // A deletion rebuilds too: the latest read no longer says where the person is now.
-  const records = reports.evidence.length > 0 || deletionChanged ? await storeReportsAndRead(trx, reports.personId, reports.evidence) : undefined;
+  const toStore = merged.filter((r) => r.evidence.length > 0 || deletionChanged(r));
+  const records = await storeReportsAndRead(trx, toStore.map((r) => ({ personId: r.personId, evidence: r.evidence })));
+  const plans = merged.map((r) => planPersonWrite(r, personOf(r), records.get(r.personId)));
+  const added = await writePeopleHistory(trx, plans.flatMap((p) => (p.write ? [p.write] : [])));
+  await fillMissingDetails(trx, plans.flatMap((p) => (p.fill ? [{ personId: p.outcome.personId, details: p.fill }] : [])));
+  const addedBy = new Map<number, AddedChange[]>();
+  for (const row of added) addedBy.set(Number(row.person_id), [...(addedBy.get(Number(row.person_id)) ?? []), row]);
+  return plans.map(({ outcome }) => ({ ...outcome, inserted: addedBy.get(outcome.personId) ?? [] }));
+}
+
+/** One person's reports, as recordPeopleReports takes them. */
+export async function recordPersonReports(trx: Trx, reports: PersonReports): Promise<RecordOutcome> {
+  return (await recordPeopleReports(trx, [reports]))[0]!;
+}
+
+/** What one person's rebuild writes, decided from their locked row and their reports (no I/O). */
+interface PersonWritePlan {
+  outcome: Omit<RecordOutcome, 'inserted'>;
+  write?: HistoryWrite;
+  /** Details to put on rows recorded without them. */
+  fill?: KnownDetails;
+}
+
+function planPersonWrite(reports: PersonReports, person: PersonRow, records: PersonRecords | undefined): PersonWritePlan {
+  const { personId } = reports;
+  const deletionChanged = reports.deletedAt !== undefined && person.deleted_at === null;
   const newReports = records?.stored ?? 0;
   const details = reports.details ?? {};
   const detailsChanged = differs(person, details);
-  const outcome: RecordOutcome = { newReports, inserted: [], removed: 0, revised: 0 };
-  if (newReports === 0 && !detailsChanged && !deletionChanged) return outcome;
+  const outcome = { personId, newReports, removed: 0, revised: 0 };
+  if (newReports === 0 && !detailsChanged && !deletionChanged) return { outcome };
 
-  const known = {
+  const known: KnownDetails = {
     firstName: details.firstName !== undefined ? details.firstName : person.first_name,
     lastName: details.lastName !== undefined ? details.lastName : person.last_name,
     assignedUserId: details.assignedUserId !== undefined ? details.assignedUserId : person.assigned_user_id,
     assignedUserName: details.assignedUserName !== undefined ? details.assignedUserName : person.assigned_user_name,
     leadSource: details.leadSource !== undefined ? details.leadSource : person.lead_source,
   };
-  const rebuild = records !== undefined && (newReports > 0 || deletionChanged);
+  const rebuild = records !== undefined && (newReports > 0 || deletionChanged) ? records : undefined;
   const deleted = person.deleted_at !== null || reports.deletedAt !== undefined;
-  const history = rebuild ? reconstructHistory(records.evidence, { watchingSince: records.watchingSince, deleted }) : undefined;
-  const edit = history ? diffHistory(records!.changes, history) : { remove: [], revise: [], insert: [] };
-  const lastRead = rebuild ? latestRead(records.evidence) : undefined;
+  const history = rebuild ? reconstructHistory(rebuild.evidence, { watchingSince: rebuild.watchingSince, deleted }) : undefined;
+  const edit = history && rebuild ? diffHistory(rebuild.changes, history) : { remove: [], revise: [], insert: [] };
+  const lastRead = rebuild ? latestRead(rebuild.evidence) : undefined;
   const last = history?.[history.length - 1];
-  outcome.inserted = await writePersonHistory(trx, reports.personId, {
+  const write: HistoryWrite = {
+    personId,
     remove: edit.remove,
     revise: edit.revise,
-    insert: edit.insert.map((row) => toNewChange(reports.personId, row, known)),
+    insert: edit.insert.map((row) => toNewChange(personId, row, known)),
     state: {
       stage: history ? (last?.to.name ?? null) : person.stage,
       stageId: history ? (last?.to.id ?? null) : person.stage_id,
@@ -68,28 +101,42 @@ export async function recordPersonReports(trx: Trx, reports: PersonReports): Pro
       ...(deletionChanged ? { deletedAt: reports.deletedAt } : {}),
     },
     details,
-  });
-  outcome.removed = edit.remove.length;
-  outcome.revised = edit.revise.length;
+  };
   // Rows written before the name or agent was known get them now (the rows just added have them).
-  const kept = rebuild ? records.changes.filter((c) => !edit.remove.includes(c.id)) : undefined;
+  const kept = rebuild ? rebuild.changes.filter((c) => !edit.remove.includes(c.id)) : undefined;
   const lacking = (missing: (c: StageChangeRow) => boolean): boolean => kept === undefined || kept.some(missing);
-  if (
+  const fill =
     detailsChanged &&
     (lacking((c) => c.first_name === null && c.last_name === null) ||
       lacking((c) => c.assigned_user_id === null && c.assigned_user_name === null) ||
-      lacking((c) => c.lead_source === null))
-  ) {
-    await fillMissingDetails(trx, reports.personId, known);
-  }
-  return outcome;
+      lacking((c) => c.lead_source === null));
+  return { outcome: { ...outcome, removed: edit.remove.length, revised: edit.revise.length }, write, ...(fill ? { fill: known } : {}) };
 }
 
-function toNewChange(
-  personId: number,
-  row: HistoryRow,
-  known: KnownDetails,
-): NewStageChange {
+/**
+ * One entry per person, in the order each was first given: their evidence together, the details
+ * given last for each part (later reports know better), and the first deletion.
+ */
+function mergeByPerson(all: readonly PersonReports[]): PersonReports[] {
+  const byPerson = new Map<number, PersonReports>();
+  for (const r of all) {
+    const seen = byPerson.get(r.personId);
+    if (!seen) {
+      byPerson.set(r.personId, { ...r, evidence: [...r.evidence], ...(r.details ? { details: { ...r.details } } : {}) });
+      continue;
+    }
+    seen.evidence.push(...r.evidence);
+    if (r.details) seen.details = { ...seen.details, ...definedOnly(r.details) };
+    if (seen.deletedAt === undefined && r.deletedAt !== undefined) seen.deletedAt = r.deletedAt;
+  }
+  return [...byPerson.values()];
+}
+
+function definedOnly(details: PersonDetails): PersonDetails {
+  return Object.fromEntries(Object.entries(details).filter(([, value]) => value !== undefined)) as PersonDetails;
+}
+
+function toNewChange(personId: number, row: HistoryRow, known: KnownDetails): NewStageChange {
   return {
     person_id: personId,
     first_name: known.firstName,

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Trx } from '../db/database.js';
 
 /** What is known of a person when a row is recorded: it goes on the row. */
@@ -9,32 +10,34 @@ export interface KnownDetails {
   leadSource: string | null;
 }
 
-/** Rows recorded before the person's name, agent or lead source was known get them once they are. */
-export async function fillMissingDetails(trx: Trx, personId: number, details: KnownDetails): Promise<void> {
-  if (details.firstName !== null || details.lastName !== null) {
-    await trx
-      .updateTable('stage_changes')
-      .set({ first_name: details.firstName, last_name: details.lastName })
-      .where('person_id', '=', personId)
-      .where('first_name', 'is', null)
-      .where('last_name', 'is', null)
-      .execute();
-  }
-  if (details.assignedUserId !== null || details.assignedUserName !== null) {
-    await trx
-      .updateTable('stage_changes')
-      .set({ assigned_user_id: details.assignedUserId, assigned_user_name: details.assignedUserName })
-      .where('person_id', '=', personId)
-      .where('assigned_user_id', 'is', null)
-      .where('assigned_user_name', 'is', null)
-      .execute();
-  }
-  if (details.leadSource !== null) {
-    await trx
-      .updateTable('stage_changes')
-      .set({ lead_source: details.leadSource })
-      .where('person_id', '=', personId)
-      .where('lead_source', 'is', null)
-      .execute();
-  }
+/**
+ * Rows recorded before a person's name, agent or lead source was known get them once they are, for
+ * several people in one statement. A part stays as it is where the row has it already, or where it
+ * is still unknown.
+ */
+export async function fillMissingDetails(trx: Trx, people: readonly { personId: number; details: KnownDetails }[]): Promise<void> {
+  if (people.length === 0) return;
+  const col = <T>(pick: (d: KnownDetails) => T): T[] => people.map((p) => pick(p.details));
+  await sql`
+    WITH known AS (
+      SELECT u.*, (u.first_name IS NOT NULL OR u.last_name IS NOT NULL) AS has_name,
+             (u.assigned_user_id IS NOT NULL OR u.assigned_user_name IS NOT NULL) AS has_agent
+      FROM unnest(${people.map((p) => p.personId)}::bigint[], ${col((d) => d.firstName)}::text[], ${col((d) => d.lastName)}::text[],
+                  ${col((d) => d.assignedUserId)}::bigint[], ${col((d) => d.assignedUserName)}::text[], ${col((d) => d.leadSource)}::text[])
+        AS u(person_id, first_name, last_name, assigned_user_id, assigned_user_name, lead_source)
+    ), target AS (
+      SELECT s.id, k.*,
+             k.has_name AND s.first_name IS NULL AND s.last_name IS NULL AS fill_name,
+             k.has_agent AND s.assigned_user_id IS NULL AND s.assigned_user_name IS NULL AS fill_agent,
+             k.lead_source IS NOT NULL AND s.lead_source IS NULL AS fill_source
+      FROM stage_changes s JOIN known k ON k.person_id = s.person_id
+    )
+    UPDATE stage_changes s SET
+      first_name = CASE WHEN t.fill_name THEN t.first_name ELSE s.first_name END,
+      last_name = CASE WHEN t.fill_name THEN t.last_name ELSE s.last_name END,
+      assigned_user_id = CASE WHEN t.fill_agent THEN t.assigned_user_id ELSE s.assigned_user_id END,
+      assigned_user_name = CASE WHEN t.fill_agent THEN t.assigned_user_name ELSE s.assigned_user_name END,
+      lead_source = CASE WHEN t.fill_source THEN t.lead_source ELSE s.lead_source END
+    FROM target t
+    WHERE s.id = t.id AND (t.fill_name OR t.fill_agent OR t.fill_source)`.execute(trx);
 }
