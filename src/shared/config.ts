@@ -83,6 +83,8 @@ export interface Config {
   readonly retentionDays: number;
   /** Longest a pooled statement may run (server side), and wait for an answer (client side, a bit more). */
   readonly databaseStatementTimeoutMs: number;
+  /** Connections the webhook processor may hold (its own pool): recording never starves the receiving path of connections. */
+  readonly processingDbConnections: number;
 }
 
 export class ConfigError extends Error {
@@ -218,6 +220,7 @@ export function loadConfig(env: Env, purpose: ConfigPurpose = 'service'): Config
     alerts,
     retentionDays: integer('RETENTION_DAYS', 30, 1, 36_500),
     databaseStatementTimeoutMs: integer('DATABASE_STATEMENT_TIMEOUT_SECONDS', 30, 1, 86_400) * 1000,
+    processingDbConnections: integer('PROCESSING_DB_CONNECTIONS', 4, 1, 100),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);

@@ -13,6 +13,8 @@ export interface Runtime {
   config: Config;
   log: Logger;
   db: Db;
+  /** The pool the webhook processor records on: bounded apart from `db`, which serves requests. */
+  processingDb: Db;
   metrics: Metrics;
   /** A FUB client of its own (its own call counts) on the process's one rate limiter and FUB clock. */
   newFubClient(): FubClient;
@@ -36,6 +38,8 @@ export function composeRuntime(parts: {
   config: Config;
   log: Logger;
   db: Db;
+  /** The processor's own pool; `db` when not given (tests). */
+  processingDb?: Db;
   fubTuning?: FubClientTuning;
   /** Releases what the caller opened for this runtime; the database pool is the caller's too. */
   close?: () => Promise<void>;
@@ -48,6 +52,7 @@ export function composeRuntime(parts: {
     config,
     log,
     db,
+    processingDb: parts.processingDb ?? db,
     metrics,
     newFubClient: () =>
       createFubClient({ ...fubConnection(config.fub), limiter, clock, log, onCall: metrics.fubHooks.onCall, ...parts.fubTuning }),
@@ -64,11 +69,18 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
     throw error;
   }
   const db = createDb(location.url, { statementTimeoutMs: config.databaseStatementTimeoutMs });
+  const processingDb = createDb(location.url, {
+    statementTimeoutMs: config.databaseStatementTimeoutMs,
+    max: config.processingDbConnections,
+    applicationName: 'fub-collector-processing',
+  });
   return composeRuntime({
     config,
     log,
     db,
+    processingDb,
     async close() {
+      await processingDb.destroy();
       await db.destroy();
       await location.close();
     },

@@ -1,28 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import type { ProcessingConfig } from '../shared/config.js';
-import type { Db } from '../shared/db/database.js';
+import { inTransaction, type Db } from '../shared/db/database.js';
 import type { WebhookEventRow } from '../shared/db/schema.js';
-import { backoff, PEOPLE_PER_REQUEST, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
+import { PEOPLE_PER_REQUEST, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
 import { idsForLog, idsInWords } from '../shared/ids-for-log.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { Evidence } from '../shared/stages/evidence.js';
-import type { PersonReports } from '../shared/stages/record-person-reports.js';
-import { recordReports } from '../shared/stages/record-reports.js';
+import { recordPeopleReports, type PersonReports, type RecordOutcome } from '../shared/stages/record-person-reports.js';
+import { logOutcomes, recordReports } from '../shared/stages/record-reports.js';
 import { fubSecond, moveFromWebhook, snapshotFromRead, trustedEventTime, unnamedMoveFromWebhook, watchingSinceOf } from '../shared/stages/report-times.js';
 import { createStageDirectory } from '../shared/stages/stage-directory.js';
 import { noteWatchingSince } from '../shared/stages/stage-evidence.repository.js';
 import { findPeople, findReadSince } from '../shared/stages/people.repository.js';
+import { keepLeaseAlive } from './claim-leases.js';
+import { PersonNotFoundError, resultOfFailure } from './event-outcome.js';
 import { fetchPeopleInChunks, type PeopleFetch, type PersonRead } from './fetch-people.js';
 import { planEvent, type EventPlan } from './plan-event.js';
-import { claimDueEvents, expireLeases, extendLease, finishEvent, releaseEvents } from './webhook-events.repository.js';
+import { claimDueEvents, expireLeases, finishEvents, releaseEvents, type EventResult } from './webhook-events.repository.js';
 
 export interface EventProcessorOptions extends ProcessingConfig {
-  /** Events claimed per round; their people are fetched together (100 per FUB call). */
+  /** Events claimed per round; their people are fetched together (100 per FUB call) and recorded together. */
   batchSize?: number;
-  /** Claim loops running side by side in this process. */
+  /** Claim loops running side by side in this process (one records while another waits on FUB). */
   concurrency?: number;
-  /** Events of one claimed batch recorded side by side (each in its own transaction). */
+  /** Events that read their own people (big or retried ones) handled side by side. */
   eventConcurrency?: number;
   workerId?: string;
 }
@@ -33,7 +35,7 @@ export interface EventProcessor {
   wake(): void;
   /** Processes due events until none are left (tests, CLI). Returns how many were handled. */
   drain(): Promise<number>;
-  /** Stops claiming, finishes the event in hand, hands the rest back. */
+  /** Stops claiming, finishes the work in hand, hands the rest back. */
   stop(): Promise<void>;
 }
 
@@ -47,10 +49,21 @@ interface PlannedEvent {
   fubReceivedAt: Date;
 }
 
-class PersonNotFoundError extends Error {}
+/** What one attempt at an event came to: the reports to record, and how the event ends. */
+interface EventWork {
+  planned: PlannedEvent;
+  reports: PersonReports[];
+  /** Part of the event could not be done: it is retried, and what it did learn is recorded all the same. */
+  failure?: Error;
+  /** Nothing to record, and why. */
+  ignored?: string;
+}
 
 /** Shutdown came while the event waited on FUB: hand it back untouched rather than count an attempt. */
 class HandBack extends Error {}
+
+// Shared people reads of one batch in flight at once (100 people each; the rate limiter paces them).
+const SHARED_READS_AHEAD = 4;
 
 export function createEventProcessor(deps: {
   db: Db;
@@ -64,7 +77,7 @@ export function createEventProcessor(deps: {
   const log = deps.log.child({ component: 'event-processor', workerId });
   const batchSize = options.batchSize ?? 200;
   const concurrency = options.concurrency ?? 2;
-  const eventConcurrency = options.eventConcurrency ?? 4;
+  const eventConcurrency = options.eventConcurrency ?? 2;
   let stopping = false;
   let loops: Promise<void>[] = [];
   let wakeRequested = false;
@@ -74,6 +87,11 @@ export function createEventProcessor(deps: {
   // The earliest eventCreated this process has noted as "watching since" (skips the write after that).
   let watchingFloor = Number.POSITIVE_INFINITY;
 
+  /**
+   * One claimed batch, in three steps: the events that say it all (a named stage, a deletion, nothing
+   * to do) are recorded together at once while FUB reads the people of the small events; those are
+   * recorded together once read; big or retried events then read their own people.
+   */
   async function processBatch(): Promise<number> {
     if (Date.now() - lastLeaseSweep >= options.sweepIntervalMs) {
       lastLeaseSweep = Date.now();
@@ -88,35 +106,37 @@ export function createEventProcessor(deps: {
     const claim = `${workerId}/${randomUUID()}`;
     const rows = await claimDueEvents(db, { claimToken: claim, limit: batchSize, leaseSeconds: options.leaseSeconds });
     if (rows.length === 0) return 0;
-    // Renew the lease while the batch runs (FUB may keep us waiting past it), three times per lease
-    // however short: renewed only once per lease, it ran out just before each renewal.
-    const heartbeat = setInterval(() => {
-      extendLease(db, claim, options.leaseSeconds).catch((error: unknown) => log.warn({ err: error }, 'could not renew lease'));
-    }, Math.max(100, (options.leaseSeconds * 1000) / 3));
+    const stopLease = keepLeaseAlive(db, claim, options.leaseSeconds, log);
     let shared: PeopleFetch | undefined;
     try {
       const plans = await planEvents(rows);
-      shared = fetchShared(plans);
-      // A few events at once: the person lock serializes any two about the same person, and the
-      // core fits reports in whatever order they come.
+      const fetching = (p: PlannedEvent): p is PlannedEvent & { plan: { kind: 'fetch' } } => p.plan.kind === 'fetch';
+      const sharing = plans.filter(fetching).filter((p) => sharesFetch(p.row, p.plan));
+      const own = plans.filter(fetching).filter((p) => !sharesFetch(p.row, p.plan));
+      shared = fetchPeopleInChunks(fub, sharing.flatMap((p) => p.plan.personIds), { ahead: SHARED_READS_AHEAD, stopped: () => stopping });
+      await noteWatching(plans);
+      await record(await workOfGiven(plans.filter((p) => !fetching(p))), claim);
+      const read = await readShared(sharing, shared).catch(async (error: unknown) => {
+        for (const planned of sharing) await fail(planned, claim, error as Error);
+        return undefined;
+      });
+      if (read !== undefined && stopping) await handBack(sharing, claim);
+      else if (read !== undefined) await record(read, claim);
       let next = 0;
-      const unstarted: number[] = [];
+      const unstarted: PlannedEvent[] = [];
       await Promise.all(
-        Array.from({ length: Math.min(eventConcurrency, plans.length) }, async () => {
-          while (next < plans.length) {
-            const planned = plans[next++]!;
-            if (stopping) unstarted.push(planned.row.id);
-            else await processEvent(planned, shared!, claim);
+        Array.from({ length: Math.min(eventConcurrency, own.length) }, async () => {
+          while (next < own.length) {
+            const planned = own[next++]!;
+            if (stopping) unstarted.push(planned);
+            else await processOwnFetch(planned, claim);
           }
         }),
       );
-      if (unstarted.length > 0) {
-        await releaseEvents(db, unstarted, claim);
-        log.info({ released: unstarted.length }, 'released unstarted events for shutdown');
-      }
+      await handBack(unstarted, claim);
     } finally {
       await shared?.settled();
-      clearInterval(heartbeat);
+      stopLease();
     }
     return rows.length;
   }
@@ -143,102 +163,87 @@ export function createEventProcessor(deps: {
     });
   }
 
-  /**
-   * First attempts of small events share FUB calls (100 people each, every call on its own). A big
-   * event, or a retried one, reads its own people as it goes, so it holds up no one else.
-   */
-  function fetchShared(plans: PlannedEvent[]): PeopleFetch {
-    const ids = plans.flatMap(({ row, plan }) => (plan.kind === 'fetch' && sharesFetch(row, plan) ? plan.personIds : []));
-    return fetchPeopleInChunks(fub, ids, { ahead: 2, stopped: () => stopping });
+  /** Events that say it all: a named stage (one move per person), a deletion, or nothing to do. */
+  async function workOfGiven(plans: PlannedEvent[]): Promise<EventWork[]> {
+    await stages.resolve(plans.flatMap(({ plan }) => (plan.kind === 'stage-given' ? [plan.stage] : [])));
+    return plans.map((planned): EventWork => {
+      const { row, plan } = planned;
+      const event = { eventId: row.event_id, event: row.event, receivedAt: row.received_at };
+      if (plan.kind === 'ignore') return { planned, reports: [], ignored: plan.reason };
+      if (plan.kind === 'delete') return { planned, reports: plan.personIds.map((personId) => ({ personId, evidence: [], deletedAt: plan.at ?? row.received_at })) };
+      if (plan.kind !== 'stage-given') throw new Error(`event ${row.event_id} needs a fetch`);
+      const move = moveFromWebhook({ ...event, eventCreated: plan.at }, plan.stage, stages.idOf(plan.stage));
+      return { planned, reports: plan.personIds.map((personId) => ({ personId, evidence: [move] })) };
+    });
   }
 
-  async function processEvent(planned: PlannedEvent, shared: PeopleFetch, claim: string): Promise<void> {
+  /** The small events' people, as the batch's shared reads return them. */
+  async function readShared(plans: (PlannedEvent & { plan: { kind: 'fetch' } })[], shared: PeopleFetch): Promise<EventWork[]> {
+    const reads = new Map<number, PersonRead>();
+    const ids = [...new Set(plans.flatMap((p) => p.plan.personIds))];
+    await Promise.all(ids.map(async (id) => reads.set(id, await shared.read(id))));
+    await learnStages([...reads.values()]);
+    return workOfReads(plans.map((planned) => ({ planned, reads: planned.plan.personIds.map((id) => [id, reads.get(id)!] as const) })));
+  }
+
+  /**
+   * What reads tell about each event's people. An event fails (and is retried) for anyone who could
+   * not be read, else for anyone FUB did not show whom nobody deleted (not visible yet).
+   */
+  async function workOfReads(events: { planned: PlannedEvent; reads: readonly (readonly [number, PersonRead])[] }[]): Promise<EventWork[]> {
+    const deleted = await deletedAmong(events.flatMap(({ reads }) => reads));
+    return events.map(({ planned, reads }): EventWork => {
+      const { reports, failed, missing } = learnedFrom(planned, reads, deleted);
+      const failure = failureOf(failed, missing);
+      return { planned, reports, ...(failure ? { failure } : {}) };
+    });
+  }
+
+  /** Of the people FUB did not show, those it deleted (FUB answers nothing for them). */
+  async function deletedAmong(reads: readonly (readonly [number, PersonRead])[]): Promise<Set<number>> {
+    const absent = [...new Set(reads.flatMap(([id, read]) => ('absent' in read ? [id] : [])))];
+    return new Set((await findPeople(db, absent)).filter((p) => p.deleted_at !== null).map((p) => p.person_id));
+  }
+
+  /**
+   * A big or retried event reads its own people a chunk at a time and records each chunk as it comes
+   * (what is recorded stays recorded, so a chunk boundary is a safe place to stop), reading only the
+   * people not yet read since it happened. Holds up no one else's events.
+   */
+  async function processOwnFetch(planned: PlannedEvent & { plan: { kind: 'fetch' } }, claim: string): Promise<void> {
     const { row, plan } = planned;
-    const eventLog = log.child({ eventId: row.event_id, event: row.event, ...idsForLog(row.resource_ids), attempt: row.attempts });
-    try {
-      if (plan.kind === 'ignore') {
-        await finish(row, claim, { status: 'ignored', reason: plan.reason }, eventLog);
-        eventLog.info({ outcome: 'ignored', reason: plan.reason }, 'webhook event ignored');
-        return;
-      }
-      const watching = watchingSinceOf(planned.eventTime, planned.fubReceivedAt);
-      if (watching !== null) await noteWatching(watching);
-      const recorded = plan.kind === 'fetch' ? await recordFetched(planned, plan, shared, eventLog) : await recordGiven(row, plan, eventLog);
-      await finish(row, claim, { status: 'completed' }, eventLog);
-      deps.metrics?.processingLagSeconds.observe((Date.now() - row.received_at.getTime()) / 1000);
-      eventLog.info({ outcome: 'completed', people: recorded }, 'webhook event processed');
-    } catch (error) {
-      if (error instanceof HandBack) {
-        await releaseEvents(db, [row.id], claim);
-        eventLog.info('released for shutdown while waiting on FUB');
-      } else await failEvent(row, claim, error as Error, eventLog);
-    }
-  }
-
-  /** An event that says it all (a named stage, a deletion): one report per person. Returns how many. */
-  async function recordGiven(row: WebhookEventRow, plan: Extract<EventPlan, { kind: 'stage-given' | 'delete' }>, eventLog: Logger): Promise<number> {
-    const event = { eventId: row.event_id, event: row.event, receivedAt: row.received_at };
-    if (plan.kind === 'delete') {
-      for (const personId of plan.personIds) await recordReports(db, eventLog, { personId, evidence: [], deletedAt: plan.at ?? row.received_at });
-      return plan.personIds.length;
-    }
-    await stages.resolve([plan.stage]);
-    const move = moveFromWebhook({ ...event, eventCreated: plan.at }, plan.stage, stages.idOf(plan.stage));
-    for (const personId of plan.personIds) await recordReports(db, eventLog, { personId, evidence: [move] });
-    return plan.personIds.length;
-  }
-
-  /**
-   * Reads the event's people a chunk at a time and records each chunk as it comes; an event reading
-   * its own (big or retried) reads only the people not yet read since it happened. Throws when anyone
-   * could not be read (the event is retried for them), else when FUB did not show someone nobody
-   * deleted (not visible yet). Returns how many were recorded.
-   */
-  async function recordFetched(planned: PlannedEvent, plan: Extract<EventPlan, { kind: 'fetch' }>, shared: PeopleFetch, eventLog: Logger): Promise<number> {
-    const { row } = planned;
-    const event = { eventId: row.event_id, event: row.event, receivedAt: row.received_at };
-    const moved = plan.movedAt !== null ? unnamedMoveFromWebhook({ ...event, eventCreated: plan.movedAt }) : null;
-    const own = !sharesFetch(row, plan);
-    const toRead = own ? await stillToRead(planned, plan) : plan.personIds;
-    const ownFetch = own ? fetchPeopleInChunks(fub, toRead, { ahead: 1, stopped: () => stopping }) : undefined;
-    const source = ownFetch ?? shared;
+    const eventLog = eventLogOf(row);
+    const toRead = await stillToRead(planned, plan).catch(async (error: unknown) => {
+      await fail(planned, claim, error as Error);
+      return undefined;
+    });
+    if (toRead === undefined) return;
+    const fetch = fetchPeopleInChunks(fub, toRead, { ahead: 1, stopped: () => stopping });
     let recorded = 0;
-    const failed: { personId: number; error: Error }[] = [];
-    const absent: number[] = [];
+    const failed: FailedRead[] = [];
+    const missing: number[] = [];
     try {
       for (let i = 0; i < toRead.length; i += PEOPLE_PER_REQUEST) {
         const chunk = toRead.slice(i, i + PEOPLE_PER_REQUEST);
-        const reads = await Promise.all(chunk.map(async (personId): Promise<[number, PersonRead]> => [personId, await source.read(personId)]));
-        // What is recorded stays recorded (and is not read again), so a chunk boundary is a safe place to stop.
+        const reads = await Promise.all(chunk.map(async (personId) => [personId, await fetch.read(personId)] as const));
         if (stopping) throw new HandBack();
-        const people = reads.flatMap(([, read]) => ('person' in read ? [read.person] : []));
-        await stages.learn(people.flatMap((p) => (p.stageId !== null && p.stage !== null ? [{ id: p.stageId, name: p.stage }] : [])));
-        for (const [personId, read] of reads) {
-          if ('error' in read) {
-            failed.push({ personId, error: read.error });
-            continue;
-          }
-          const person = 'person' in read ? read.person : undefined;
-          if (!person) absent.push(personId);
-          const report = reportOfRead(row, personId, person, moved);
-          if (report === null) continue;
-          await recordReports(db, eventLog, report);
-          recorded += 1;
-        }
+        await learnStages(reads.map(([, read]) => read));
+        const learned = learnedFrom(planned, reads, await deletedAmong(reads));
+        await recordReports(db, eventLog, learned.reports);
+        recorded += learned.reports.length;
+        failed.push(...learned.failed);
+        missing.push(...learned.missing);
       }
+    } catch (error) {
+      if (error instanceof HandBack) await handBack([planned], claim);
+      else await fail(planned, claim, error as Error);
+      return;
     } finally {
-      await ownFetch?.settled();
+      await fetch.settled();
     }
-    if (failed.length > 0) {
-      const first = failed[0]!;
-      const who = failed.length === 1 ? `person ${first.personId}` : `${failed.length} people (first ${first.personId})`;
-      throw new Error(`${who} could not be read from FUB: ${first.error.message}`);
-    }
-    // FUB answers nothing for a person it deleted; only the others are worth waiting for.
-    const deleted = new Set((await findPeople(db, absent)).filter((p) => p.deleted_at !== null).map((p) => p.person_id));
-    const missing = absent.filter((id) => !deleted.has(id));
-    if (missing.length > 0) throw new PersonNotFoundError(`person ${idsInWords(missing)} not found in FUB yet`);
-    return recorded;
+    // Recorded chunk by chunk above: only the event's end is left.
+    const failure = failureOf(failed, missing);
+    await record([{ planned, reports: [], ...(failure ? { failure } : {}) }], claim, recorded);
   }
 
   /**
@@ -252,36 +257,94 @@ export function createEventProcessor(deps: {
     return plan.personIds.filter((id) => !done.has(id));
   }
 
-  /** The earliest event seen tells since when webhooks have been watching (FUB's clock). */
-  async function noteWatching(since: Date): Promise<void> {
-    if (since.getTime() >= watchingFloor) return;
-    await noteWatchingSince(db, since);
-    watchingFloor = since.getTime();
-  }
-
-  async function finish(row: WebhookEventRow, claim: string, result: Parameters<typeof finishEvent>[3], eventLog: Logger): Promise<void> {
-    if (!(await finishEvent(db, row.id, claim, result))) {
-      eventLog.warn({ intended: result.status }, 'lease lost: another worker re-claimed this event; leaving it to them');
-    }
-  }
-
-  async function failEvent(row: WebhookEventRow, claim: string, error: Error, eventLog: Logger): Promise<void> {
-    const message = error.message || String(error);
-    if (row.attempts >= options.maxAttempts) {
-      // A person FUB never shows (deleted) is not an error to replay: keep it visible as ignored.
-      const result =
-        error instanceof PersonNotFoundError
-          ? ({ status: 'ignored', reason: `${message} after ${row.attempts} attempts` } as const)
-          : ({ status: 'dead', error: message } as const);
-      await finish(row, claim, result, eventLog).catch((e: unknown) => eventLog.error({ err: e }, 'could not record failure'));
-      eventLog.error({ outcome: result.status, error: message }, 'webhook event gave up');
+  /**
+   * Records what several events learned in one transaction, and ends them in it, so an event is never
+   * completed without its rows. If that fails, each event is tried on its own: one event the database
+   * refuses fails alone.
+   */
+  async function record(works: EventWork[], claim: string, recordedBefore = 0): Promise<void> {
+    if (works.length === 0) return;
+    let outcome: { outcomes: RecordOutcome[]; finished: Set<number> };
+    try {
+      outcome = await inTransaction(db, async (trx) => {
+        const outcomes = await recordPeopleReports(trx, works.flatMap((w) => w.reports));
+        const finished = await finishEvents(trx, claim, works.map((w) => ({ id: w.planned.row.id, result: resultOf(w) })));
+        return { outcomes, finished };
+      });
+    } catch (error) {
+      if (works.length === 1) return fail(works[0]!.planned, claim, error as Error);
+      log.warn({ err: error, events: works.length }, 'could not record the batch together; recording its events one at a time');
+      for (const work of works) await record([work], claim);
       return;
     }
-    const retryAt = new Date(Date.now() + backoff(row.attempts, options.retryBaseSeconds * 1000, 3_600_000));
-    await finish(row, claim, { status: 'failed', error: message, retryAt }, eventLog).catch((e: unknown) =>
-      eventLog.error({ err: e }, 'could not record failure'),
-    );
-    eventLog.warn({ outcome: 'failed', error: message, retryAt }, 'webhook event failed; will retry');
+    logOutcomes(log, outcome.outcomes);
+    for (const work of works) {
+      const { row } = work.planned;
+      const result = resultOf(work);
+      const eventLog = eventLogOf(row);
+      if (!outcome.finished.has(row.id)) eventLog.warn({ intended: result.status }, 'lease lost: another worker re-claimed this event; leaving it to them');
+      else if (work.failure) logFailure(eventLog, result, work.failure);
+      else if (work.ignored !== undefined) eventLog.info({ outcome: 'ignored', reason: work.ignored }, 'webhook event ignored');
+      else {
+        deps.metrics?.processingLagSeconds.observe((Date.now() - row.received_at.getTime()) / 1000);
+        eventLog.info({ outcome: 'completed', people: recordedBefore + work.reports.length }, 'webhook event processed');
+      }
+    }
+  }
+
+  function resultOf(work: EventWork): EventResult {
+    if (work.failure) return resultOfFailure(work.planned.row.attempts, work.failure, options);
+    return work.ignored !== undefined ? { status: 'ignored', reason: work.ignored } : { status: 'completed' };
+  }
+
+  /** Ends an event whose attempt failed as a whole (nothing of it recorded). */
+  async function fail(planned: PlannedEvent, claim: string, error: Error): Promise<void> {
+    const { row } = planned;
+    const result = resultOfFailure(row.attempts, error, options);
+    const eventLog = eventLogOf(row);
+    try {
+      if (!(await finishEvents(db, claim, [{ id: row.id, result }])).has(row.id)) {
+        eventLog.warn({ intended: result.status }, 'lease lost: another worker re-claimed this event; leaving it to them');
+        return;
+      }
+    } catch (e) {
+      eventLog.error({ err: e }, 'could not record failure');
+    }
+    logFailure(eventLog, result, error);
+  }
+
+  function logFailure(eventLog: Logger, result: EventResult, error: Error): void {
+    const message = error.message || String(error);
+    if (result.status === 'failed') eventLog.warn({ outcome: 'failed', error: message, retryAt: result.retryAt }, 'webhook event failed; will retry');
+    else eventLog.error({ outcome: result.status, error: message }, 'webhook event gave up');
+  }
+
+  async function handBack(plans: PlannedEvent[], claim: string): Promise<void> {
+    if (plans.length === 0) return;
+    await releaseEvents(db, plans.map((p) => p.row.id), claim);
+    log.info({ released: plans.length }, 'released events for shutdown');
+  }
+
+  function eventLogOf(row: WebhookEventRow): Logger {
+    return log.child({ eventId: row.event_id, event: row.event, ...idsForLog(row.resource_ids), attempt: row.attempts });
+  }
+
+  async function learnStages(reads: readonly PersonRead[]): Promise<void> {
+    const people = reads.flatMap((read) => ('person' in read ? [read.person] : []));
+    await stages.learn(people.flatMap((p) => (p.stageId !== null && p.stage !== null ? [{ id: p.stageId, name: p.stage }] : [])));
+  }
+
+  /** The earliest event seen tells since when webhooks have been watching (FUB's clock). */
+  async function noteWatching(plans: PlannedEvent[]): Promise<void> {
+    let earliest: Date | null = null;
+    for (const p of plans) {
+      if (p.plan.kind === 'ignore') continue;
+      const since = watchingSinceOf(p.eventTime, p.fubReceivedAt);
+      if (since !== null && (earliest === null || since < earliest)) earliest = since;
+    }
+    if (earliest === null || earliest.getTime() >= watchingFloor) return;
+    await noteWatchingSince(db, earliest);
+    watchingFloor = earliest.getTime();
   }
 
   /** Sleeps `ms`, ending early on stop, and (unless `wakeable` is false) when work is announced. */
@@ -347,6 +410,46 @@ export function createEventProcessor(deps: {
       log.info('event processor stopped');
     },
   };
+}
+
+interface FailedRead {
+  personId: number;
+  error: Error;
+}
+
+/** What an event's reads tell: a report per person read, who could not be read, and who FUB did not show (not deleted). */
+function learnedFrom(
+  planned: PlannedEvent,
+  reads: readonly (readonly [number, PersonRead])[],
+  deleted: ReadonlySet<number>,
+): { reports: PersonReports[]; failed: FailedRead[]; missing: number[] } {
+  const { row, plan } = planned;
+  const movedAt = plan.kind === 'fetch' ? plan.movedAt : null;
+  const moved = movedAt !== null ? unnamedMoveFromWebhook({ eventId: row.event_id, event: row.event, receivedAt: row.received_at, eventCreated: movedAt }) : null;
+  const reports: PersonReports[] = [];
+  const failed: FailedRead[] = [];
+  const missing: number[] = [];
+  for (const [personId, read] of reads) {
+    if ('error' in read) {
+      failed.push({ personId, error: read.error });
+      continue;
+    }
+    const person = 'person' in read ? read.person : undefined;
+    if (!person && !deleted.has(personId)) missing.push(personId);
+    const report = reportOfRead(row, personId, person, moved);
+    if (report !== null) reports.push(report);
+  }
+  return { reports, failed, missing };
+}
+
+/** Why an event is retried: anyone FUB could not give us, else anyone it does not show yet. */
+function failureOf(failed: readonly FailedRead[], missing: readonly number[]): Error | undefined {
+  if (failed.length > 0) {
+    const first = failed[0]!;
+    const who = failed.length === 1 ? `person ${first.personId}` : `${failed.length} people (first ${first.personId})`;
+    return new Error(`${who} could not be read from FUB: ${first.error.message}`);
+  }
+  return missing.length > 0 ? new PersonNotFoundError(`person ${idsInWords(missing)} not found in FUB yet`) : undefined;
 }
 
 /** First attempts of events no bigger than one FUB call share the batch's calls. */

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { poolOf, PREPARED, type Db } from '../shared/db/database.js';
+import { poolOf, PREPARED, type Db, type Trx } from '../shared/db/database.js';
 import type { WebhookEventRow, WebhookEventStatus } from '../shared/db/schema.js';
 import type { InboxEvent } from './parse-webhook.js';
 
@@ -130,32 +130,38 @@ export async function extendLease(db: Db, claimToken: string, leaseSeconds: numb
     WHERE locked_by = ${claimToken} AND status = 'processing'`.execute(db);
 }
 
+/** How a claimed event ended. */
+export type EventResult =
+  | { status: 'completed' }
+  | { status: 'ignored'; reason: string }
+  | { status: 'failed'; error: string; retryAt: Date }
+  | { status: 'dead'; error: string };
+
+/**
+ * Finishes claimed events in one statement; returns the ids finished. An id missing from the answer
+ * lost its lease (another worker re-claimed it). Runs in the caller's transaction when given one, so
+ * events end with the rows they recorded.
+ */
+export async function finishEvents(db: Db | Trx, claimToken: string, results: readonly { id: number; result: EventResult }[]): Promise<Set<number>> {
+  if (results.length === 0) return new Set();
+  const col = <T>(pick: (r: EventResult) => T): T[] => results.map((r) => pick(r.result));
+  const { rows } = await sql<{ id: number }>`${sql.raw(`${PREPARED}finish_events */`)}
+    UPDATE webhook_events e SET
+      status = u.status, locked_by = NULL, locked_until = NULL,
+      processed_at = CASE WHEN u.status = 'failed' THEN NULL ELSE now() END,
+      error_message = u.message,
+      next_attempt_at = coalesce(u.retry_at, e.next_attempt_at)
+    FROM unnest(${results.map((r) => r.id)}::bigint[], ${col((r) => r.status)}::text[],
+                ${col((r) => (r.status === 'completed' ? null : r.status === 'ignored' ? r.reason : r.error))}::text[],
+                ${col((r) => (r.status === 'failed' ? r.retryAt : null))}::timestamptz[]) AS u(id, status, message, retry_at)
+    WHERE e.id = u.id AND e.locked_by = ${claimToken} AND e.status = 'processing'
+    RETURNING e.id`.execute(db);
+  return new Set(rows.map((r) => Number(r.id)));
+}
+
 /** Finishes a claimed event; false when the lease was lost (another worker took it back). */
-export async function finishEvent(
-  db: Db,
-  id: number,
-  claimToken: string,
-  result:
-    | { status: 'completed' }
-    | { status: 'ignored'; reason: string }
-    | { status: 'failed'; error: string; retryAt: Date }
-    | { status: 'dead'; error: string },
-): Promise<boolean> {
-  const done = await db
-    .updateTable('webhook_events')
-    .set({
-      status: result.status,
-      locked_by: null,
-      locked_until: null,
-      processed_at: result.status === 'failed' ? null : new Date(),
-      error_message: result.status === 'completed' ? null : result.status === 'ignored' ? result.reason : result.error,
-      ...(result.status === 'failed' ? { next_attempt_at: result.retryAt } : {}),
-    })
-    .where('id', '=', id)
-    .where('locked_by', '=', claimToken)
-    .where('status', '=', 'processing')
-    .executeTakeFirst();
-  return done.numUpdatedRows > 0n;
+export async function finishEvent(db: Db, id: number, claimToken: string, result: EventResult): Promise<boolean> {
+  return (await finishEvents(db, claimToken, [{ id, result }])).has(id);
 }
 
 /** Hands claimed but unstarted events back (shutdown); the attempt does not count. */

@@ -13,9 +13,9 @@ export interface WebhookService {
   fub: FubClient;
 }
 
-/** A processor recording stored events, on the runtime's database, metrics and FUB budget. */
+/** A processor recording stored events, on the runtime's processing pool, metrics and FUB budget. */
 export function createProcessorFor(runtime: Runtime, fub: FubClient, options: EventProcessorOptions = runtime.config.processing): EventProcessor {
-  return createEventProcessor({ db: runtime.db, log: runtime.log, fub, options, metrics: runtime.metrics });
+  return createEventProcessor({ db: runtime.processingDb, log: runtime.log, fub, options, metrics: runtime.metrics });
 }
 
 /**
