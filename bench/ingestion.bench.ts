@@ -2,7 +2,7 @@
 // signed and stored durably before the answer: the server users run (recording the stage changes
 // meanwhile) and its receiving path alone, beside a bare Koa route doing one INSERT per request into
 // the same database, all measured in this run (wrk when installed, else autocannon).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,33 +11,13 @@ import { sql } from 'kysely';
 import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { serviceEnv } from '../tests/support/run-entrypoint.js';
 import { createTestDatabase } from '../tests/support/test-database.js';
-import { waitFor } from '../tests/support/wait.js';
-import { freePort, stopProcess } from '../tests/support/webhook-server-process.js';
+import { stopProcess } from '../tests/support/webhook-server-process.js';
 import { writeBenchmarkSection } from './report.js';
-import { machineLine, ratio, webhookBody, withPostgres } from './support.js';
+import { machineLine, ratio, serve, webhookBody, withPostgres } from './support.js';
 
 const CONNECTIONS = 50;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-
-async function serve(entry: string, env: Record<string, string>): Promise<{ proc: ChildProcess; url: string }> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(`${entry} to listen`, async () => {
-    try {
-      await fetch(url + '/health');
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  return { proc, url };
-}
-
 
 const WRK = spawnSync('wrk', ['--version']).error === undefined;
 // One wrk thread keeps 50 connections busy here (about a quarter of a core at 7,000 requests a
@@ -146,7 +126,7 @@ await withPostgres(async () => {
       // out the pages they dirtied.
       await tdb.reset();
       await sql`CHECKPOINT`.execute(tdb.db);
-      const server = await serve(entry, env);
+      const server = await serve(['--import', 'tsx', entry], env);
       procs.push(server.proc);
       const result = await load(server.url, path, sign);
       await stopProcess(server.proc, 'SIGTERM');

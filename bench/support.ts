@@ -1,8 +1,12 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
 import { sql } from 'kysely';
 import type { Db } from '../src/shared/db/database.js';
 import { mochaGlobalSetup, mochaGlobalTeardown } from '../tests/support/global-setup.js';
+import { waitFor } from '../tests/support/wait.js';
+import { freePort } from '../tests/support/webhook-server-process.js';
 
 /** Finds PostgreSQL the way the tests do (local 5432, else an embedded server), runs `work`, cleans up. */
 export async function withPostgres(work: () => Promise<void>): Promise<void> {
@@ -38,4 +42,70 @@ export function webhookBody(): string {
     uri: `https://api.followupboss.com/v1/people?id=${id}`,
     data: { stage: 'ACQ - Offers Made' },
   });
+}
+
+/** A server as its own Node process (`node <args>`) on a free port, once it answers /health. */
+export async function serve(args: string[], env: Record<string, string>, stdout: 'ignore' | 'pipe' = 'ignore'): Promise<{ proc: ChildProcess; url: string }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
+    stdio: ['ignore', stdout, 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${args.join(' ')} to listen`, async () => {
+    if (proc.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${proc.exitCode}`);
+    try {
+      await fetch(url + '/health');
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return { proc, url };
+}
+
+export interface SendResult {
+  /** performance.now() when the first request went out, the first 2xx answer came, the last one came. */
+  startedAt: number;
+  firstAckAt: number;
+  lastAckAt: number;
+  acked: number;
+  /** Answers other than 2xx, and connections that failed. */
+  failed: number;
+}
+
+/**
+ * POSTs each pre-signed body exactly once over `connections` keep-alive connections, as FUB's
+ * deliveries would arrive, and notes when the first and the last were acknowledged. Nothing new is
+ * sent after `deadline` (performance.now()), so a stalled server ends the run instead of hanging it.
+ */
+export async function sendAll(url: string, path: string, bodies: { body: string; headers: Record<string, string> }[], connections: number, deadline = Infinity): Promise<SendResult> {
+  const { hostname, port } = new URL(url);
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const result: SendResult = { startedAt: performance.now(), firstAckAt: NaN, lastAckAt: NaN, acked: 0, failed: 0 };
+  const post = (i: number) =>
+    new Promise<boolean>((resolve) => {
+      const { body, headers } = bodies[i]!;
+      const req = request({ host: hostname, port, path, method: 'POST', agent, headers: { 'Content-Type': 'application/json', ...headers } }, (res) => {
+        res.resume();
+        res.once('end', () => resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300));
+      });
+      req.once('error', () => resolve(false));
+      req.end(body);
+    });
+  let next = 0;
+  const worker = async () => {
+    while (next < bodies.length && performance.now() < deadline) {
+      if (await post(next++)) {
+        result.acked += 1;
+        result.lastAckAt = performance.now();
+        if (Number.isNaN(result.firstAckAt)) result.firstAckAt = result.lastAckAt;
+      } else {
+        result.failed += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, worker));
+  agent.destroy();
+  return result;
 }
