@@ -10,6 +10,8 @@ const MAX_PLAUSIBLE_OFFSET_MS = 86_400_000;
 export class FubClock {
   private offset: number | undefined;
   private lastHeardAt: number | undefined;
+  /** The latest FUB time an answer was given (FUB's clock, ms). */
+  private lastAnswerAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly localNow: () => number = Date.now) {}
 
@@ -27,7 +29,13 @@ export class FubClock {
     // The header is FUB's clock truncated to the second, somewhere between sending and receiving.
     this.offset = header + 500 - (sentAt + receivedAt) / 2;
     this.lastHeardAt = receivedAt;
-    return new Date(Math.min(header + 999, Math.max(header, estimate)));
+    let at = Math.min(header + 999, Math.max(header, estimate));
+    // Re-centring the offset on each answer can place a later answer of the same second before an
+    // earlier one (a read showing S6 dated after the read showing S7 that followed it invents a
+    // return to S7): answers received one after another keep their order on FUB's clock.
+    if (at <= this.lastAnswerAt) at = Math.min(header + 999, this.lastAnswerAt + 1);
+    this.lastAnswerAt = Math.max(this.lastAnswerAt, at);
+    return new Date(at);
   }
 
   /** FUB's clock now (our clock until an answer told the difference). */

@@ -83,9 +83,12 @@ export async function storeReportsAndRead(trx: Trx, given: readonly PersonEviden
     ), stored AS (
       SELECT person_id, count(*)::int AS stored FROM fresh GROUP BY person_id
     ), evidence AS (
+      -- In the order stored: a rebuild that must cut its search short (a long burst in one second)
+      -- settles ties by it, so the same reports always give the same history.
       SELECT e.person_id, json_agg(json_build_object(
                'kind', e.kind, 'at', e.at, 'stage', e.stage, 'stage_id', coalesce(e.stage_id, n.stage_id), 'read_at', e.read_at,
-               'person_created_at', e.person_created_at, 'source', e.source, 'event_id', e.event_id, 'received_at', e.received_at)) AS evidence
+               'person_created_at', e.person_created_at, 'source', e.source, 'event_id', e.event_id, 'received_at', e.received_at)
+               ORDER BY e.id) AS evidence
       FROM everything e LEFT JOIN stage_names n ON n.name = e.stage GROUP BY e.person_id
     ), changes AS (
       SELECT s.person_id, json_agg(s ORDER BY s.changed_at, s.seq) AS changes
