@@ -17,7 +17,7 @@ import { createTestDatabase, type TestDatabase } from '../tests/support/test-dat
 import { sleep } from '../tests/support/wait.js';
 import { stopProcess } from '../tests/support/webhook-server-process.js';
 import { writeBenchmarkSection } from './report.js';
-import { machineLine, ratio, sendAll, serve, withPostgres, type SendResult } from './support.js';
+import { machineLine, ratio, sendAllFromChild, serve, withPostgres, type SendResult } from './support.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,50000').split(',').map(Number);
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 300);
@@ -147,7 +147,7 @@ async function runServer(tdb: TestDatabase, sim: FubSimulator, n: number, bodies
   const rss = sampleRss(proc.pid!);
   try {
     const deadline = performance.now() + TIMEOUT_S * 1000;
-    const sent = await sendAll(url, '/webhooks/fub', bodies, CONNECTIONS, deadline);
+    const sent = await sendAllFromChild(url, '/webhooks/fub', bodies, CONNECTIONS, deadline);
     let moved = 0;
     const rowsAt = await until(deadline, async () => (moved = await movedCount(tdb.db)) >= n);
     // peopleUpdated events may still be on their way after the last move row: let them finish, so
@@ -180,7 +180,7 @@ async function runBaseline(tdb: TestDatabase, bodies: Bodies): Promise<SendResul
   await sql`CHECKPOINT`.execute(tdb.db);
   const { proc, url } = await serve(['--import', 'tsx', 'bench/baseline-server.ts'], { DATABASE_URL: tdb.url });
   try {
-    return await sendAll(url, '/ingest', bodies, CONNECTIONS, performance.now() + TIMEOUT_S * 1000);
+    return await sendAllFromChild(url, '/ingest', bodies, CONNECTIONS, performance.now() + TIMEOUT_S * 1000);
   } finally {
     await stopProcess(proc);
   }

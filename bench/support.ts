@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { cpus } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import type { Db } from '../src/shared/db/database.js';
 import { mochaGlobalSetup, mochaGlobalTeardown } from '../tests/support/global-setup.js';
@@ -108,4 +110,31 @@ export async function sendAll(url: string, path: string, bodies: { body: string;
   await Promise.all(Array.from({ length: connections }, worker));
   agent.destroy();
   return result;
+}
+
+/**
+ * sendAll in a child process (bench/send-bodies.ts), so that what else this process does (a FUB
+ * simulator, polling the database) does not slow the sender. Times come back on this process's
+ * performance.now() clock.
+ */
+export async function sendAllFromChild(url: string, path: string, bodies: { body: string; headers: Record<string, string> }[], connections: number, deadline = Infinity): Promise<SendResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'fub-send-'));
+  try {
+    const file = join(dir, 'bodies.json');
+    await writeFile(file, JSON.stringify(bodies));
+    const deadlineWall = Number.isFinite(deadline) ? deadline + performance.timeOrigin : Number.MAX_SAFE_INTEGER;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/send-bodies.ts', file, url, path, String(connections), String(deadlineWall)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    if (code !== 0) throw new Error(`bench/send-bodies.ts exited with ${code}`);
+    const wall = JSON.parse(out) as SendResult;
+    // NaN (nothing acknowledged) comes through JSON as null.
+    const toPerf = (ms: number | null) => (ms === null ? Number.NaN : ms - performance.timeOrigin);
+    return { ...wall, startedAt: toPerf(wall.startedAt), firstAckAt: toPerf(wall.firstAckAt), lastAckAt: toPerf(wall.lastAckAt) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -12,6 +12,7 @@ import { toInboxEvents } from './parse-webhook.js';
 import type { Metrics, WebhookOutcome } from '../shared/metrics.js';
 import { isValidSignature, isWellFormedSignature } from './verify-signature.js';
 import { createInboxWriter } from './inbox-writer.js';
+import type { ReceivingLoad } from './receiving-load.js';
 import { createDashboardRouter, type DashboardOptions } from '../dashboard/dashboard-router.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -34,6 +35,8 @@ export interface WebhookAppDeps {
   dashboard?: Omit<DashboardOptions, 'db' | 'log'>;
   /** Body deadline, bodies read at once, trust in X-Forwarded-For; each defaults as in config. */
   requests?: Partial<WebhookRequestLimits>;
+  /** Counts the webhook requests in hand, for the processor to give way to a burst. */
+  load?: ReceivingLoad;
 }
 
 /** The webhook server as a Koa app; tests drive `app.callback()` without opening a port. */
@@ -72,6 +75,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       deps.metrics?.webhookRequests.inc({ outcome });
       stopTimer?.();
     };
+    deps.load?.enter();
     try {
       await handleDelivery(ctx);
       count(ctx.state.duplicateOnly ? 'duplicate' : 'accepted');
@@ -79,6 +83,8 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       const status = error instanceof HttpError ? error.status : 500;
       count(status === 401 ? 'unauthorized' : status === 503 ? 'unavailable' : status === 500 ? 'error' : 'invalid');
       throw error;
+    } finally {
+      deps.load?.leave();
     }
   };
 

@@ -3,6 +3,7 @@ import type { FubClient } from '../shared/fub/fub-client.js';
 import type { Runtime } from '../shared/runtime.js';
 import { createWebhookApp } from './app.js';
 import { createEventProcessor, type EventProcessor, type EventProcessorOptions } from './event-processor.js';
+import { createReceivingLoad, type ReceivingLoad } from './receiving-load.js';
 
 export interface WebhookService {
   /** Stores each signed webhook and wakes the processor. */
@@ -14,8 +15,13 @@ export interface WebhookService {
 }
 
 /** A processor recording stored events, on the runtime's processing pool, metrics and FUB budget. */
-export function createProcessorFor(runtime: Runtime, fub: FubClient, options: EventProcessorOptions = runtime.config.processing): EventProcessor {
-  return createEventProcessor({ db: runtime.processingDb, log: runtime.log, fub, options, metrics: runtime.metrics });
+export function createProcessorFor(
+  runtime: Runtime,
+  fub: FubClient,
+  options: EventProcessorOptions = runtime.config.processing,
+  load?: ReceivingLoad,
+): EventProcessor {
+  return createEventProcessor({ db: runtime.processingDb, log: runtime.log, fub, options, metrics: runtime.metrics, ...(load ? { load } : {}) });
 }
 
 /**
@@ -25,7 +31,9 @@ export function createProcessorFor(runtime: Runtime, fub: FubClient, options: Ev
 export function buildWebhookService(runtime: Runtime, overrides: { processing?: EventProcessorOptions; fub?: FubClient } = {}): WebhookService {
   const { config, log, db } = runtime;
   const fub = overrides.fub ?? runtime.newFubClient();
-  const processor = createProcessorFor(runtime, fub, overrides.processing);
+  // The processor gives way while a burst is being received (same process, same cores).
+  const load = createReceivingLoad();
+  const processor = createProcessorFor(runtime, fub, overrides.processing, load);
   const { password, sessionHours } = config.dashboard;
   const dashboard = password === undefined ? undefined : { password, sessionHours, timeZone: config.businessTimeZone };
   const app = createWebhookApp({
@@ -33,6 +41,7 @@ export function buildWebhookService(runtime: Runtime, overrides: { processing?: 
     log,
     systemKey: config.fub.systemKey,
     onStored: () => processor.wake(),
+    load,
     metrics: runtime.metrics,
     requests: config.webhookRequests,
     dashboard,
