@@ -5,8 +5,9 @@ import { inTransaction } from '../src/shared/db/database.js';
 import type { Evidence } from '../src/shared/stages/evidence.js';
 import { markSeenByPoll } from '../src/shared/stages/people.repository.js';
 import { recordPeopleReports, type PersonReports } from '../src/shared/stages/record-person-reports.js';
+import { createHarness, type Harness } from './support/harness.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
-import { waitFor } from './support/wait.js';
+import { sleep, waitFor } from './support/wait.js';
 
 // Attacks on the set-based recording core and the batch processor (issue 13): a transaction now
 // holds many people's locks at once, so every other writer of those rows must take them in the
@@ -62,5 +63,41 @@ describe('batch attacks: the recording core', () => {
     const people = await tdb.db.selectFrom('people').select(['person_id', 'stage', 'fub_stage_seen_at']).orderBy('person_id').execute();
     expect(people.map((p) => p.stage)).to.deep.equal(['ACQ - Qualified', 'ACQ - Qualified', 'ACQ - Qualified']);
     expect(people.filter((p) => p.fub_stage_seen_at !== null).map((p) => p.person_id)).to.deep.equal([1, 3]);
+  });
+});
+
+describe('batch attacks: the webhook processor', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(() => h.close());
+  beforeEach(() => h.reset());
+
+  const statuses = async () =>
+    (await h.tdb.db.selectFrom('webhook_events').select(['status', 'attempts', 'locked_by']).orderBy('id').execute()).map((r) => `${r.status}/${r.attempts}/${r.locked_by ?? '-'}`);
+
+  it("reads a batch's shared people a few calls ahead, and stops reading them when told to stop", async function () {
+    this.timeout(30_000);
+    // Ten small events (100 people each) share the batch's reads: ten FUB calls.
+    const at = new Date('2026-11-22T09:00:00Z');
+    const hooks = Array.from({ length: 10 }, (_, e) => {
+      const ids = Array.from({ length: 100 }, (_, i) => e * 100 + i + 1);
+      for (const id of ids) h.sim.addPerson(id, 'Lead', at);
+      return h.sim.envelope('peopleUpdated', ids, at);
+    });
+    await h.deliver(hooks);
+    h.sim.latencyMs = 600;
+    const processor = h.newProcessor({ batchSize: 50 });
+    processor.start();
+    await waitFor('the first people call', async () => h.sim.peopleCalls().length > 0);
+    await sleep(100);
+    await processor.stop();
+    // A few calls read ahead (4 at once), not the whole batch: a stop waits only for those.
+    expect(h.sim.peopleCalls().length).to.be.at.most(5);
+    expect(await statuses()).to.deep.equal(Array(10).fill('received/0/-'));
+    h.sim.latencyMs = 0;
+    expect(await h.newProcessor({ batchSize: 50 }).drain()).to.equal(10);
+    expect(await statuses()).to.deep.equal(Array(10).fill('completed/1/-'));
   });
 });
