@@ -127,7 +127,8 @@ export function createEventProcessor(deps: {
       await noteWatching(plans);
       await record(await workOfGiven(plans.filter((p) => !fetching(p))), claim);
       const read = await readShared(sharing, shared).catch(async (error: unknown) => {
-        for (const planned of sharing) await fail(planned, claim, error as Error);
+        if (error instanceof HandBack) await handBack(sharing, claim);
+        else for (const planned of sharing) await fail(planned, claim, error as Error);
         return undefined;
       });
       if (read !== undefined && stopping) await handBack(sharing, claim);
@@ -187,11 +188,18 @@ export function createEventProcessor(deps: {
     });
   }
 
-  /** The small events' people, as the batch's shared reads return them. */
+  /**
+   * The small events' people, as the batch's shared reads return them: a call's worth at a time, in
+   * the order they are read ahead (asking for every person at once would start every call at once),
+   * and no further once told to stop (HandBack).
+   */
   async function readShared(plans: (PlannedEvent & { plan: { kind: 'fetch' } })[], shared: PeopleFetch): Promise<EventWork[]> {
     const reads = new Map<number, PersonRead>();
     const ids = [...new Set(plans.flatMap((p) => p.plan.personIds))];
-    await Promise.all(ids.map(async (id) => reads.set(id, await shared.read(id))));
+    for (let i = 0; i < ids.length; i += PEOPLE_PER_REQUEST) {
+      if (stopping) throw new HandBack();
+      await Promise.all(ids.slice(i, i + PEOPLE_PER_REQUEST).map(async (id) => reads.set(id, await shared.read(id))));
+    }
     await learnStages([...reads.values()]);
     return workOfReads(plans.map((planned) => ({ planned, reads: planned.plan.personIds.map((id) => [id, reads.get(id)!] as const) })));
   }

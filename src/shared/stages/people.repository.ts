@@ -64,10 +64,18 @@ export function findPeople(db: Db | Trx, personIds: number[]): Promise<PersonRow
   return db.selectFrom('people').selectAll().where('person_id', 'in', personIds).execute();
 }
 
-/** Notes that a poll saw these people just now (`at`, FUB's clock); people not yet known are skipped. */
+/**
+ * Notes that a poll saw these people just now (`at`, FUB's clock); people not yet known are skipped.
+ * Their rows are locked in person id order first, as recording does (a batch holds many people's
+ * locks at once): updated in table order, this waited on a batch for one person while holding
+ * another the batch needed next, a deadlock.
+ */
 export async function markSeenByPoll(db: Db, personIds: number[], at: Date): Promise<void> {
   if (personIds.length === 0) return;
-  await sql`UPDATE people SET fub_stage_seen_at = ${at} WHERE person_id = ANY(${personIds}::bigint[])`.execute(db);
+  await sql`
+    UPDATE people p SET fub_stage_seen_at = ${at}
+    FROM (SELECT person_id FROM people WHERE person_id = ANY(${personIds}::bigint[]) ORDER BY person_id FOR UPDATE) locked
+    WHERE p.person_id = locked.person_id`.execute(db);
 }
 
 /**
