@@ -111,6 +111,12 @@ describe('configuration', () => {
     ]);
   });
 
+  it("reads the processor's own pool size, and rejects nonsense", () => {
+    expect(loadConfig(VALID).processingDbConnections).to.equal(4);
+    expect(loadConfig({ ...VALID, PROCESSING_DB_CONNECTIONS: '2' }).processingDbConnections).to.equal(2);
+    expect(problemsOf({ ...VALID, PROCESSING_DB_CONNECTIONS: '0' })).to.deep.equal(['PROCESSING_DB_CONNECTIONS must be a whole number from 1 to 100 (got "0")']);
+  });
+
   it('reads .env under the real environment', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fub-env-'));
     writeFileSync(join(dir, '.env'), 'FUB_API_KEY=from-file\nPORT=4000\n');

@@ -18,6 +18,26 @@ describe('database connections', () => {
     expect(settings.map((s) => s.rows[0]!.jit)).to.deep.equal(['off', 'off', 'off']);
   });
 
+  it('plan a prepared statement for its values each time: a plan made while a table was empty does not scan it whole once it has grown', async () => {
+    await sql`CREATE TABLE plan_probe (id bigint PRIMARY KEY, pad text); ANALYZE plan_probe`.execute(tdb.db);
+    // A pool of its own, closed after: its prepared statement stays out of the other tests' connections.
+    const own = createDb(tdb.url, { max: 1 });
+    try {
+      const plan = await own.connection().execute(async (conn) => {
+        // Ten runs on an empty table: PostgreSQL would keep a generic plan from here on (a seq scan).
+        for (let i = 0; i < 10; i++) await sql`${sql.raw(`${PREPARED}plan_probe */`)} SELECT pad FROM plan_probe WHERE id = ANY(${[i]}::bigint[])`.execute(conn);
+        await sql`INSERT INTO plan_probe SELECT g, repeat('x', 200) FROM generate_series(1, 50000) g`.execute(conn);
+        const { rows } = await sql<{ 'QUERY PLAN': string }>`EXPLAIN EXECUTE plan_probe('{7}')`.execute(conn);
+        return rows.map((r) => r['QUERY PLAN']).join('\n');
+      });
+      expect(plan).to.match(/Index/);
+      expect(plan).to.not.match(/Seq Scan/);
+    } finally {
+      await own.destroy();
+      await sql`DROP TABLE plan_probe`.execute(tdb.db);
+    }
+  });
+
   it('keep startup options the URL already names (a host\'s endpoint id) beside JIT off', async () => {
     const url = new URL(tdb.url);
     url.searchParams.set('options', '-c statement_timeout=12345');
