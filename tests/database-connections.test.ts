@@ -5,7 +5,8 @@ import { recordPersonReports } from '../src/shared/stages/record-person-reports.
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 // What every pooled connection is set up with: the hot statements (inbox insert, a rebuild's) are
-// planned once per connection, not per call, and no statement is JIT-compiled.
+// parsed once per connection but planned for their values on every call, and no statement is
+// JIT-compiled.
 describe('database connections', () => {
   let tdb: TestDatabase;
   before(async () => {
