@@ -155,6 +155,40 @@ describe('the webhook processor recording a claimed batch together', () => {
   });
 });
 
+describe('the webhook processor when the database goes away mid-batch', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(() => h.close());
+
+  it('ends the round instead of trying each event of the batch in turn (each would lose its connection too)', async () => {
+    await h.reset();
+    // A fault in the real database: recording any report ends the connection, as a server restart
+    // would; the sequence (not rolled back) counts the attempts.
+    await sql`
+      CREATE SEQUENCE record_attempts;
+      CREATE FUNCTION drop_connection() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM nextval('record_attempts'); PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$;
+      CREATE TRIGGER drop_connection BEFORE INSERT ON stage_evidence FOR EACH STATEMENT EXECUTE FUNCTION drop_connection();`.execute(h.tdb.db);
+    try {
+      const at = new Date('2026-11-22T09:00:00Z');
+      for (let id = 1; id <= 20; id++) h.sim.addPerson(id, 'Lead');
+      await h.deliver(Array.from({ length: 20 }, (_, i) => h.sim.movePerson(i + 1, 'ACQ - Qualified', at).stageUpdated));
+      let failed: unknown;
+      await h.newProcessor({ batchSize: 50 }).drain().catch((error: unknown) => (failed = error));
+      expect(failed, 'the round fails').to.be.instanceOf(Error);
+      const { rows } = await sql<{ n: string }>`SELECT last_value AS n FROM record_attempts`.execute(h.tdb.db);
+      expect(Number(rows[0]!.n), 'attempts to record').to.equal(1);
+      // Nothing was finished: the events come back once their leases end.
+      const statuses = await h.tdb.db.selectFrom('webhook_events').select('status').execute();
+      expect(statuses.map((r) => r.status)).to.deep.equal(Array(20).fill('processing'));
+    } finally {
+      await sql`DROP TRIGGER drop_connection ON stage_evidence; DROP FUNCTION drop_connection(); DROP SEQUENCE record_attempts;`.execute(h.tdb.db);
+    }
+  });
+});
+
 function shuffle<T>(items: T[], seed: number): T[] {
   const out = [...items];
   let s = seed + 1;

@@ -16,3 +16,14 @@ export function resultOfFailure(attempts: number, error: Error, options: Pick<Pr
   }
   return { status: 'failed', error: message, retryAt: new Date(Date.now() + backoff(attempts, options.retryBaseSeconds * 1000, 3_600_000)) };
 }
+
+/**
+ * PostgreSQL refused a statement for what it held (a constraint, a value, a raised exception): worth
+ * trying the batch's events one at a time, so that only the event at fault fails. Anything else (the
+ * connection lost, a timeout, the server going away) would fail each of them in turn as well.
+ */
+export function refusedForItsData(error: unknown): boolean {
+  const code = (error as { code?: unknown; severity?: unknown } | null)?.code;
+  const severity = (error as { severity?: unknown } | null)?.severity;
+  return typeof severity === 'string' && typeof code === 'string' && /^(22|23|P0|42|2B|XX)/.test(code);
+}

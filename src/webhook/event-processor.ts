@@ -14,7 +14,7 @@ import { createStageDirectory } from '../shared/stages/stage-directory.js';
 import { noteWatchingSince } from '../shared/stages/stage-evidence.repository.js';
 import { findPeople, findReadSince } from '../shared/stages/people.repository.js';
 import { keepLeaseAlive } from './claim-leases.js';
-import { PersonNotFoundError, resultOfFailure } from './event-outcome.js';
+import { PersonNotFoundError, refusedForItsData, resultOfFailure } from './event-outcome.js';
 import { fetchPeopleInChunks, type PeopleFetch, type PersonRead } from './fetch-people.js';
 import { planEvent, type EventPlan } from './plan-event.js';
 import type { ReceivingLoad } from './receiving-load.js';
@@ -291,6 +291,8 @@ export function createEventProcessor(deps: {
       });
     } catch (error) {
       if (works.length === 1) return fail(works[0]!.planned, claim, error as Error);
+      // The database itself unavailable: the round fails, and the events come back when their leases end.
+      if (!refusedForItsData(error)) throw error;
       log.warn({ err: error, events: works.length }, 'could not record the batch together; recording its events one at a time');
       for (const work of works) await record([work], claim);
       return;
