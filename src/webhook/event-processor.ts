@@ -126,9 +126,11 @@ export function createEventProcessor(deps: {
       shared = fetchPeopleInChunks(fub, sharing.flatMap((p) => p.plan.personIds), { ahead: SHARED_READS_AHEAD, stopped: () => stopping });
       await noteWatching(plans);
       await record(await workOfGiven(plans.filter((p) => !fetching(p))), claim);
+      // Reads never throw (a failed read is that person's); what does is the database, and then the
+      // round fails rather than failing each event in turn: they come back when their leases end.
       const read = await readShared(sharing, shared).catch(async (error: unknown) => {
-        if (error instanceof HandBack) await handBack(sharing, claim);
-        else for (const planned of sharing) await fail(planned, claim, error as Error);
+        if (!(error instanceof HandBack)) throw error;
+        await handBack(sharing, claim);
         return undefined;
       });
       if (read !== undefined && stopping) await handBack(sharing, claim);
