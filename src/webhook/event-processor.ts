@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { ProcessingConfig } from '../shared/config.js';
-import { inTransaction, type Db } from '../shared/db/database.js';
+import type { Db } from '../shared/db/database.js';
 import type { WebhookEventRow } from '../shared/db/schema.js';
 import { PEOPLE_PER_REQUEST, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
 import { idsForLog, idsInWords } from '../shared/ids-for-log.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { Evidence } from '../shared/stages/evidence.js';
-import { recordPeopleReports, type PersonReports, type RecordOutcome } from '../shared/stages/record-person-reports.js';
-import { logOutcomes, recordReports } from '../shared/stages/record-reports.js';
+import type { PersonReports } from '../shared/stages/record-person-reports.js';
+import { recordReports, recordReportsWith } from '../shared/stages/record-reports.js';
 import { fubSecond, moveFromWebhook, snapshotFromRead, trustedEventTime, unnamedMoveFromWebhook, watchingSinceOf } from '../shared/stages/report-times.js';
 import { createStageDirectory } from '../shared/stages/stage-directory.js';
 import { noteWatchingSince } from '../shared/stages/stage-evidence.repository.js';
@@ -284,13 +284,11 @@ export function createEventProcessor(deps: {
    */
   async function record(works: EventWork[], claim: string, recordedBefore = 0): Promise<void> {
     if (works.length === 0) return;
-    let outcome: { outcomes: RecordOutcome[]; finished: Set<number> };
+    // Decided once: the retry time stored is the one logged.
+    const results = works.map((w) => ({ id: w.planned.row.id, result: resultOf(w) }));
+    let finished: Set<number>;
     try {
-      outcome = await inTransaction(db, async (trx) => {
-        const outcomes = await recordPeopleReports(trx, works.flatMap((w) => w.reports));
-        const finished = await finishEvents(trx, claim, works.map((w) => ({ id: w.planned.row.id, result: resultOf(w) })));
-        return { outcomes, finished };
-      });
+      finished = (await recordReportsWith(db, log, works.flatMap((w) => w.reports), (trx) => finishEvents(trx, claim, results))).alongside;
     } catch (error) {
       if (works.length === 1) return fail(works[0]!.planned, claim, error as Error);
       // The database itself unavailable: the round fails, and the events come back when their leases end.
@@ -299,19 +297,18 @@ export function createEventProcessor(deps: {
       for (const work of works) await record([work], claim);
       return;
     }
-    logOutcomes(log, outcome.outcomes);
-    for (const work of works) {
+    works.forEach((work, i) => {
       const { row } = work.planned;
-      const result = resultOf(work);
+      const { result } = results[i]!;
       const eventLog = eventLogOf(row);
-      if (!outcome.finished.has(row.id)) eventLog.warn({ intended: result.status }, 'lease lost: another worker re-claimed this event; leaving it to them');
+      if (!finished.has(row.id)) eventLog.warn({ intended: result.status }, 'lease lost: another worker re-claimed this event; leaving it to them');
       else if (work.failure) logFailure(eventLog, result, work.failure);
       else if (work.ignored !== undefined) eventLog.info({ outcome: 'ignored', reason: work.ignored }, 'webhook event ignored');
       else {
         deps.metrics?.processingLagSeconds.observe((Date.now() - row.received_at.getTime()) / 1000);
         eventLog.info({ outcome: 'completed', people: recordedBefore + work.reports.length }, 'webhook event processed');
       }
-    }
+    });
   }
 
   function resultOf(work: EventWork): EventResult {

@@ -39,7 +39,7 @@ export async function lockPeople(trx: Trx, personIds: readonly number[]): Promis
   // Rows another transaction created after this statement's snapshot: lock them now.
   const late = ids.filter((id) => !locked.has(id));
   if (late.length > 0) {
-    const rest = await trx.selectFrom('people').selectAll().where('person_id', 'in', late).orderBy('person_id').forUpdate().execute();
+    const rest = await trx.selectFrom('people').selectAll().where(sql<boolean>`person_id = ANY(${late}::bigint[])`).orderBy('person_id').forUpdate().execute();
     for (const row of rest) locked.set(Number(row.person_id), row);
   }
   return locked;

@@ -41,9 +41,8 @@ export async function recordPeopleReports(trx: Trx, all: readonly PersonReports[
   const merged = mergeByPerson(all);
   const people = await lockPeople(trx, merged.map((r) => r.personId));
   const personOf = (r: PersonReports): PersonRow => people.get(r.personId)!;
-  const deletionChanged = (r: PersonReports): boolean => r.deletedAt !== undefined && personOf(r).deleted_at === null;
   // A deletion rebuilds too: the latest read no longer says where the person is now.
-  const toStore = merged.filter((r) => r.evidence.length > 0 || deletionChanged(r));
+  const toStore = merged.filter((r) => r.evidence.length > 0 || deletionChanges(r, personOf(r)));
   const records = await storeReportsAndRead(trx, toStore.map((r) => ({ personId: r.personId, evidence: r.evidence })));
   const plans = merged.map((r) => planPersonWrite(r, personOf(r), records.get(r.personId)));
   const added = await writePeopleHistory(trx, plans.flatMap((p) => (p.write ? [p.write] : [])));
@@ -68,7 +67,7 @@ interface PersonWritePlan {
 
 function planPersonWrite(reports: PersonReports, person: PersonRow, records: PersonRecords | undefined): PersonWritePlan {
   const { personId } = reports;
-  const deletionChanged = reports.deletedAt !== undefined && person.deleted_at === null;
+  const deletionChanged = deletionChanges(reports, person);
   const newReports = records?.stored ?? 0;
   const details = reports.details ?? {};
   const detailsChanged = differs(person, details);
@@ -155,6 +154,11 @@ function toNewChange(personId: number, row: HistoryRow, known: KnownDetails): Ne
     assigned_user_name: known.assignedUserName,
     lead_source: known.leadSource,
   };
+}
+
+/** FUB said the person was deleted, and we did not know yet. */
+function deletionChanges(reports: PersonReports, person: PersonRow): boolean {
+  return reports.deletedAt !== undefined && person.deleted_at === null;
 }
 
 /** The read FUB answered last, which says what FUB shows now. */

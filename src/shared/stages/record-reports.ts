@@ -1,4 +1,4 @@
-import { inTransaction, type Db } from '../db/database.js';
+import { inTransaction, type Db, type Trx } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { recordPeopleReports, type PersonReports, type RecordOutcome } from './record-person-reports.js';
 
@@ -9,12 +9,25 @@ import { recordPeopleReports, type PersonReports, type RecordOutcome } from './r
 export async function recordReports(db: Db, log: Logger, reports: PersonReports | readonly PersonReports[]): Promise<RecordOutcome[]> {
   const all = Array.isArray(reports) ? reports : [reports as PersonReports];
   if (all.length === 0) return [];
-  const outcomes = await inTransaction(db, (trx) => recordPeopleReports(trx, all));
-  logOutcomes(log, outcomes);
-  return outcomes;
+  return (await recordReportsWith(db, log, all, async () => undefined)).outcomes;
 }
 
-export function logOutcomes(log: Logger, outcomes: readonly RecordOutcome[]): void {
+/**
+ * recordReports, with `alongside` run in the same transaction (the webhook processor ends its events
+ * there, so an event never completes without its rows). Rows are logged once committed.
+ */
+export async function recordReportsWith<T>(
+  db: Db,
+  log: Logger,
+  reports: readonly PersonReports[],
+  alongside: (trx: Trx) => Promise<T>,
+): Promise<{ outcomes: RecordOutcome[]; alongside: T }> {
+  const done = await inTransaction(db, async (trx) => ({ outcomes: await recordPeopleReports(trx, reports), alongside: await alongside(trx) }));
+  logOutcomes(log, done.outcomes);
+  return done;
+}
+
+function logOutcomes(log: Logger, outcomes: readonly RecordOutcome[]): void {
   for (const outcome of outcomes) {
     for (const change of outcome.inserted) {
       log.info(
