@@ -46,11 +46,19 @@ describe('dashboard in a real browser', function () {
   const daysAgo = (n: number) => new Date(Date.parse(today()) - n * 86_400_000).toISOString().slice(0, 10);
 
   async function open(hash: string): Promise<void> {
-    await page.goto(`${dash.url}/dashboard#${hash}`);
-    await settle();
+    await rendered(() => page.goto(`${dash.url}/dashboard#${hash}`));
   }
-  async function settle(): Promise<void> {
-    await page.waitForFunction(() => document.getElementById('view')?.dataset.state !== 'loading');
+  /**
+   * Runs an action that makes the view render again, and waits for that render to finish: the view
+   * still shows the previous one ('ready') until the app has heard of the change.
+   */
+  async function rendered(action: () => Promise<unknown>): Promise<void> {
+    const before = (await page.$('#view')) ? await page.getAttribute('#view', 'data-render') : null;
+    await action();
+    await page.waitForFunction((previous) => {
+      const view = document.getElementById('view');
+      return view !== null && view.dataset.render !== undefined && view.dataset.render !== previous && view.dataset.state !== 'loading';
+    }, before);
     expect(await page.getAttribute('#view', 'data-state')).to.equal('ready');
   }
   async function shot(name: string): Promise<void> {
@@ -114,8 +122,7 @@ describe('dashboard in a real browser', function () {
     await sleep(1600);
     await page.goto(`${dash.url}/dashboard`);
     await page.fill('#password', PASSWORD);
-    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-    await settle();
+    await rendered(() => Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]));
     const [cookie] = await context.cookies();
     expect(cookie).to.include({ name: 'fub_dashboard', httpOnly: true, sameSite: 'Strict', path: '/dashboard' });
     expect(cookie!.expires * 1000).to.be.within(Date.now() + 3_500_000, Date.now() + 3_700_000);
@@ -141,29 +148,24 @@ describe('dashboard in a real browser', function () {
     expect(month.length).to.be.greaterThan(5);
     // Every arrival of the pipeline (it spans 40 days) and no first sighting: the lead the poll
     // found already qualified is not an arrival.
-    await page.selectOption('#range', '365');
-    await settle();
+    await rendered(() => page.selectOption('#range', '365'));
     const year = await check({ from: daysAgo(364), to: today() }, 365);
     const counts = await h.tdb.db.selectFrom('stage_changes').select(['kind', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('kind').execute();
     const count = (kind: string) => Number(counts.find((c) => c.kind === kind)?.n ?? 0);
     expect(count('first_seen')).to.be.greaterThan(0);
     expect(year.reduce((n, r) => n + r.changes, 0)).to.equal(count('move') + count('created'));
 
-    await page.selectOption('#range', '7');
-    await settle();
+    await rendered(() => page.selectOption('#range', '7'));
     const week = await check({ from: daysAgo(6), to: today() }, 7);
     expect(week.length).to.be.lessThan(month.length);
 
-    await page.selectOption('#range', '90');
-    await settle();
-    await page.selectOption('#bucket', 'week');
-    await settle();
+    await rendered(() => page.selectOption('#range', '90'));
+    await rendered(() => page.selectOption('#bucket', 'week'));
     const weeks = await check({ from: daysAgo(89), to: today(), bucket: 'week' }, (await drawn()).labels.length);
     expect((await drawn()).labels.length).to.be.within(13, 14);
     expect(weeks.every((r) => r.day.getDay() === 1)).to.equal(true);
 
-    await page.check('#stage-filter label:has-text("ACQ - Offers Made") input');
-    await settle();
+    await rendered(() => page.check('#stage-filter label:has-text("ACQ - Offers Made") input'));
     const keys = await sqlRows<{ stage_key: string; name: string }>('stages', {});
     const offers = keys.find((s) => s.name === 'ACQ - Offers Made')!.stage_key;
     const only = await check({ from: daysAgo(89), to: today(), bucket: 'week', stages: offers }, (await drawn()).labels.length);
@@ -188,8 +190,7 @@ describe('dashboard in a real browser', function () {
     expect(table.rows).to.deep.equal([[expected!.stage_a, expected!.stage_b, expected!.reached_a, expected!.reached_b, expected!.percent, expected!.median_hours, expected!.p90_hours].map((v) => (v === null ? '' : String(v)))]);
     expect(await page.textContent('#conversion-cards')).to.contain(`${expected!.percent} %`);
     const keys = await sqlRows<{ stage_key: string; name: string }>('stages', {});
-    await page.selectOption('#stage-b', keys.find((s) => s.name === 'ACQ - Offer Not Accepted')!.stage_key);
-    await settle();
+    await rendered(() => page.selectOption('#stage-b', keys.find((s) => s.name === 'ACQ - Offer Not Accepted')!.stage_key));
     const [other] = await sqlRows<Record<string, number>>('conversion', { from: daysAgo(89), to: today(), stage_b: 'ACQ - Offer Not Accepted' });
     expect((await shownTable('conversion')).rows[0]!.slice(2, 4)).to.deep.equal([String(other!.reached_a), String(other!.reached_b)]);
     expect(other!.reached_b).to.be.lessThan(expected!.reached_b as number);
@@ -223,15 +224,13 @@ describe('dashboard in a real browser', function () {
     const first = expected[0]!.changed_at as Date;
     expect(table.rows[0]![0]).to.equal(new Intl.DateTimeFormat('sv-SE', { timeZone: TIME_ZONE, dateStyle: 'short', timeStyle: 'medium' }).format(first));
 
-    await page.click('#next');
-    await settle();
+    await rendered(() => page.click('#next'));
     expect(await page.textContent('#page')).to.equal('Page 2');
     const second = await sqlRows<{ name: string }>('recent_moves', { limit: '50', offset: '50' });
     expect((await shownTable('recent_moves')).rows.map((r) => r[1])).to.deep.equal(second.map((r) => r.name));
 
     await page.fill('#search', 'lead12');
-    await page.click('#controls button[type=submit]');
-    await settle();
+    await rendered(() => page.click('#controls button[type=submit]'));
     const found = await sqlRows<{ name: string }>('recent_moves', { search: 'lead12' });
     expect(found.length).to.be.greaterThan(0);
     expect((await shownTable('recent_moves')).rows.map((r) => r[1])).to.deep.equal(found.map((r) => r.name));

@@ -10,6 +10,8 @@ const tables = document.getElementById('tables');
 const COLORS = ['#2f6fdf', '#e07a1f', '#2a9d8f', '#c2410c', '#7c3aed', '#0e7490', '#a16207', '#be185d', '#4d7c0f', '#475569'];
 let stagesPromise;
 let drawing = 0;
+// Which render the view shows (this page load and its count): a test waits for the one its action started.
+const LOAD_ID = Math.random().toString(36).slice(2);
 
 const VIEWS = {
   pipeline: { title: 'Arrivals per stage', table: 'pipeline', controls: ['range', 'bucket', 'stages'], chart: 'stacked' },
@@ -191,6 +193,7 @@ async function render() {
   const spec = VIEWS[name];
   for (const a of document.querySelectorAll('#tabs a')) a.classList.toggle('active', a.getAttribute('href') === `#${name}`);
   view.dataset.state = 'loading';
+  view.dataset.render = `${LOAD_ID}:${run}`;
   view.dataset.view = name;
   try {
     await buildControls(name, params);
