@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import { createDb, PREPARED } from '../src/shared/db/database.js';
+import { createDb, poolOf, PREPARED } from '../src/shared/db/database.js';
 import { recordPersonReports } from '../src/shared/stages/record-person-reports.js';
+import { toInboxEvents } from '../src/webhook/parse-webhook.js';
+import { storeDeliveries } from '../src/webhook/webhook-events.repository.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 // What every pooled connection is set up with: the hot statements (inbox insert, a rebuild's) are
@@ -36,6 +38,32 @@ describe('database connections', () => {
     } finally {
       await own.destroy();
       await sql`DROP TABLE plan_probe`.execute(tdb.db);
+    }
+  });
+
+  it('the inbox pool plans its statement once, on empty tables, and it still looks bodies up by index after 50,000 deliveries', async () => {
+    const own = createDb(tdb.url, { max: 1, planOnce: true });
+    const delivery = (n: number) => {
+      const rawBody = JSON.stringify({ eventId: `plan-once-${n}`, event: 'peopleStageUpdated', resourceIds: [n], data: { stage: 'Lead' } });
+      return { path: '/webhooks/fub', rawBody, events: toInboxEvents(JSON.parse(rawBody)) };
+    };
+    try {
+      // Planned here, while both inbox tables are empty (and known to be: analyzed), and kept by the
+      // connection from then on.
+      await sql`ANALYZE webhook_deliveries, webhook_events`.execute(tdb.db);
+      for (let n = 1; n <= 6; n++) await storeDeliveries(own, [delivery(n)]);
+      await sql`INSERT INTO webhook_deliveries (path, raw_body, event_count, duplicate_count, body_sha256)
+                SELECT '/webhooks/fub', 'filler ' || g, 1, 0, sha256(convert_to('filler ' || g, 'UTF8')) FROM generate_series(1, 50000) g`.execute(tdb.db);
+      const { rows } = await poolOf(own).query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE store_deliveries('{/webhooks/fub}', '{x}', '{1}', '{1}', '{e}', '{peopleStageUpdated}', '{"{1}"}', '{NULL}', '{"{}"}')`);
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).to.not.match(/Seq Scan/);
+      // One lookup per body in the unique index, never a pass over the whole table.
+      expect(plan).to.match(/Index (Only )?Scan using webhook_deliveries_body_sha256_idx[^\n]*\n\s*Index Cond: \(body_sha256 = /);
+      const [stored] = await storeDeliveries(own, [delivery(7)]);
+      expect([...stored!.inserted]).to.deep.equal(['plan-once-7']);
+    } finally {
+      await own.destroy();
+      await sql`TRUNCATE webhook_events, webhook_deliveries`.execute(tdb.db);
     }
   });
 

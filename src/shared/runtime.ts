@@ -15,6 +15,8 @@ export interface Runtime {
   db: Db;
   /** The pool the webhook processor records on: bounded apart from `db`, which serves requests. */
   processingDb: Db;
+  /** The pool the inbox writes webhooks on, its one statement planned once per connection. */
+  inboxDb: Db;
   metrics: Metrics;
   /** A FUB client of its own (its own call counts) on the process's one rate limiter and FUB clock. */
   newFubClient(): FubClient;
@@ -40,6 +42,8 @@ export function composeRuntime(parts: {
   db: Db;
   /** The processor's own pool; `db` when not given (tests). */
   processingDb?: Db;
+  /** The inbox's own pool; `db` when not given (tests). */
+  inboxDb?: Db;
   fubTuning?: FubClientTuning;
   /** Releases what the caller opened for this runtime; the database pool is the caller's too. */
   close?: () => Promise<void>;
@@ -53,6 +57,7 @@ export function composeRuntime(parts: {
     log,
     db,
     processingDb: parts.processingDb ?? db,
+    inboxDb: parts.inboxDb ?? db,
     metrics,
     newFubClient: () =>
       createFubClient({ ...fubConnection(config.fub), limiter, clock, log, onCall: metrics.fubHooks.onCall, ...parts.fubTuning }),
@@ -74,12 +79,21 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
     max: config.processingDbConnections,
     applicationName: 'fub-collector-processing',
   });
+  // Two inbox statements run at a time (four while a failed batch is retried one by one).
+  const inboxDb = createDb(location.url, {
+    statementTimeoutMs: config.databaseStatementTimeoutMs,
+    max: 4,
+    applicationName: 'fub-collector-inbox',
+    planOnce: true,
+  });
   return composeRuntime({
     config,
     log,
     db,
     processingDb,
+    inboxDb,
     async close() {
+      await inboxDb.destroy();
       await processingDb.destroy();
       await db.destroy();
       await location.close();

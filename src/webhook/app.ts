@@ -24,6 +24,8 @@ export const WEBHOOK_PATHS = ['/webhooks/fub', '/webhook/fub/stage-change'] as c
 
 export interface WebhookAppDeps {
   db: Db;
+  /** Where deliveries are written (the runtime's inbox pool); `db` when not given. */
+  inboxDb?: Db;
   log: Logger;
   /** The FUB system key that signs webhooks; undefined only when unsigned webhooks were allowed. */
   systemKey: string | undefined;
@@ -43,7 +45,7 @@ export interface WebhookAppDeps {
 export function createWebhookApp(deps: WebhookAppDeps): Koa {
   const { db, systemKey } = deps;
   const log = deps.log.child({ component: 'webhook' });
-  const inbox = createInboxWriter(db);
+  const inbox = createInboxWriter(deps.inboxDb ?? db);
   const requests = { ...DEFAULT_REQUESTS, ...deps.requests };
   const bodies = createBodyReader({ maxBytes: MAX_BODY_BYTES, timeoutMs: requests.bodyTimeoutMs, maxInFlight: requests.maxBodiesInFlight });
   const app = new Koa();

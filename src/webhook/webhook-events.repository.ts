@@ -24,9 +24,12 @@ const STORE_DELIVERIES = `${PREPARED}store_deliveries */
     SELECT d.ord, d.path, d.raw_body, d.event_count, sha256(convert_to(d.raw_body, 'UTF8')) AS body_sha256
     FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS d(path, raw_body, event_count, ord)
   ), bodies AS (
-    -- Each distinct body once: its first arrival in this batch, and the delivery already holding it.
-    SELECT DISTINCT ON (g.body_sha256) g.body_sha256, g.ord AS first_ord, w.id AS existing_id
-    FROM given g LEFT JOIN webhook_deliveries w ON w.body_sha256 = g.body_sha256
+    -- Each distinct body once: its first arrival in this batch, and the delivery already holding it
+    -- (a lookup per body, by the unique index: planned once, it stays an index lookup however big
+    -- the table grows).
+    SELECT DISTINCT ON (g.body_sha256) g.body_sha256, g.ord AS first_ord,
+           (SELECT w.id FROM webhook_deliveries w WHERE w.body_sha256 = g.body_sha256) AS existing_id
+    FROM given g
     ORDER BY g.body_sha256, g.ord
   ), body_ids AS (
     SELECT b.body_sha256, b.first_ord, coalesce(b.existing_id, nextval('webhook_deliveries_id_seq'::regclass)) AS id FROM bodies b

@@ -38,6 +38,7 @@ export function buildWebhookService(runtime: Runtime, overrides: { processing?: 
   const dashboard = password === undefined ? undefined : { password, sessionHours, timeZone: config.businessTimeZone };
   const app = createWebhookApp({
     db,
+    inboxDb: runtime.inboxDb,
     log,
     systemKey: config.fub.systemKey,
     onStored: () => processor.wake(),

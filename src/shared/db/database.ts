@@ -29,6 +29,12 @@ export interface DbOptions {
    * server that does not answer at all (a stall) shortly after, and drops that connection.
    */
   statementTimeoutMs?: number;
+  /**
+   * Plan each prepared statement once per connection instead of on every call, with sequential scans
+   * off: only for a pool whose every statement reaches its tables through indexes whatever their
+   * size (the inbox writes), where planning would cost as much as running.
+   */
+  planOnce?: boolean;
 }
 
 /** How much longer than statement_timeout the client waits: a server that is alive answers with its own error first. */
@@ -95,7 +101,7 @@ export function poolOf(db: Db): pg.Pool {
  * of work; and the statement deadline, before the URL's own options so that one set there wins.
  * Options already in the URL (a host's endpoint id) are kept.
  */
-function withSessionOptions(connectionString: string, statementTimeoutMs: number): string {
+function withSessionOptions(connectionString: string, statementTimeoutMs: number, planOnce: boolean): string {
   let url: URL;
   try {
     url = new URL(connectionString);
@@ -106,7 +112,9 @@ function withSessionOptions(connectionString: string, statementTimeoutMs: number
   // plan_cache_mode: a prepared statement is planned for its values on every call. A plan cached
   // while the tables were small (a fresh install, the first minute of a bulk move) scanned them whole
   // for as long as the connection lived: storing a delivery went from 3 to 360 ms as 100,000 arrived.
-  url.searchParams.set('options', [`-c statement_timeout=${statementTimeoutMs}`, own, '-c jit=off', '-c plan_cache_mode=force_custom_plan'].filter(Boolean).join(' '));
+  // A pool that plans once keeps its plan as the tables grow, so it must never pick a seq scan.
+  const planning = planOnce ? '-c plan_cache_mode=force_generic_plan -c enable_seqscan=off' : '-c plan_cache_mode=force_custom_plan';
+  url.searchParams.set('options', [`-c statement_timeout=${statementTimeoutMs}`, own, '-c jit=off', planning].filter(Boolean).join(' '));
   return url.toString();
 }
 
@@ -114,7 +122,7 @@ function withSessionOptions(connectionString: string, statementTimeoutMs: number
 export function createDb(connectionString: string, options: DbOptions = {}): Db {
   const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
   const pool = new pg.Pool({
-    connectionString: withSessionOptions(connectionString, statementTimeoutMs),
+    connectionString: withSessionOptions(connectionString, statementTimeoutMs, options.planOnce ?? false),
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
     query_timeout: statementTimeoutMs + CLIENT_GRACE_MS,
