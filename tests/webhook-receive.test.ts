@@ -81,6 +81,25 @@ describe('receiving webhooks', () => {
     expect(delivery.raw_body).to.equal(spaced);
   });
 
+  it('stores every body byte for byte and every event as sent, for bodies written together in one statement', async () => {
+    // Escapes, quotes, backslashes, CRLF, non-ASCII, an emoji, an escaped NUL and a lone surrogate escape.
+    const awkward = (n: number) =>
+      `{\r\n  "eventId": "awkward-${n}", "event": "peopleUpdated", "resourceIds": [${n}],\t"note": "quote \\" back\\\\slash \\u0000 nul \\ud800 lone é 😀 ${n}" }\n`;
+    const batch = `[{"eventId":"batch-a","event":"peopleUpdated","resourceIds":[7]},{"eventId":"batch-b","event":"peopleCreated","resourceIds":[8],"x":"\\u0000"}]`;
+    const bodies = [...Array.from({ length: 8 }, (_, i) => awkward(i + 1)), batch];
+    const answers = await Promise.all(bodies.map((b) => h.deliver(b)));
+    expect(answers.map((r) => r.status)).to.deep.equal(bodies.map(() => 200));
+    const stored = await sql<{ raw_body: string; hashed: boolean }>`
+      SELECT raw_body, body_sha256 = sha256(convert_to(raw_body, 'UTF8')) AS hashed FROM webhook_deliveries`.execute(h.tdb.db);
+    expect(stored.rows.map((r) => r.raw_body).sort()).to.deep.equal([...bodies].sort());
+    expect(stored.rows.every((r) => r.hashed)).to.equal(true);
+    const events = await sql<{ event_id: string; payload: string }>`SELECT event_id, payload::text AS payload FROM webhook_events ORDER BY event_id`.execute(h.tdb.db);
+    const sent = new Map<string, unknown>();
+    for (const body of bodies) for (const element of [JSON.parse(body) as unknown].flat()) sent.set((element as { eventId: string }).eventId, element);
+    expect(events.rows.map((r) => r.event_id)).to.deep.equal([...sent.keys()].sort());
+    for (const row of events.rows) expect(JSON.parse(row.payload), row.event_id).to.deep.equal(sent.get(row.event_id));
+  });
+
   it('answers 400 for a signed body that is not JSON, storing nothing', async () => {
     const res = await h.deliver('event=peopleUpdated&id=1');
     expect(res.status).to.equal(400);

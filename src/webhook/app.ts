@@ -129,7 +129,8 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
     }
     if (stored.inserted.size > 0) deps.onStored?.();
     const ackMs = Number(process.hrtime.bigint() - started) / 1e6;
-    for (const event of events) {
+    // Skipped whole when info is off (a busy server's usual level): a line per event costs per webhook.
+    if (log.isLevelEnabled('info')) for (const event of events) {
       log.info(
         {
           eventId: event.eventId,
