@@ -72,10 +72,11 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
   });
 
   const receive: RouterMiddleware = async (ctx) => {
-    const stopTimer = deps.metrics?.ackSeconds.startTimer();
+    const started = performance.now();
     const count = (outcome: WebhookOutcome): void => {
-      deps.metrics?.webhookRequests.inc({ outcome });
-      stopTimer?.();
+      if (!deps.metrics) return;
+      deps.metrics.webhookRequests.inc({ outcome });
+      deps.metrics.ackSeconds.observe((performance.now() - started) / 1000);
     };
     deps.load?.enter();
     try {
