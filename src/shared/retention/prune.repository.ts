@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from '../db/database.js';
+import type { Db, Trx } from '../db/database.js';
 
 /**
  * Deletes up to `limit` inbox events finished (completed or ignored) before `cutoff`, oldest first;
@@ -25,15 +25,29 @@ export async function lastDeliveryBefore(db: Db, cutoff: Date): Promise<number> 
 /**
  * Deletes up to `limit` raw bodies with ids in (afterId, upToId] that no inbox event points at any more
  * (a dead or unfinished event keeps its body). Returns the ids deleted, in order.
+ *
+ * Nothing in the schema stops a body being deleted under its events (no foreign key, migration 010),
+ * so this checks twice: the candidates are locked first, then deleted only if, in a snapshot taken
+ * after the locks, still no event points at them. One statement cannot: a replay of the body that
+ * commits new events between its snapshot and its row lock is invisible to it (the re-check of a
+ * locked row sees other tables as of the statement's start), and the body would go from under them.
+ * Once locked, a replay's upsert of the body waits for this transaction, and then stores it again.
  */
-export async function deleteUnreferencedDeliveries(db: Db, range: { afterId: number; upToId: number }, limit: number): Promise<number[]> {
-  const { rows } = await sql<{ id: number }>`
-    DELETE FROM webhook_deliveries WHERE id IN (
+export async function deleteUnreferencedDeliveries(db: Db | Trx, range: { afterId: number; upToId: number }, limit: number): Promise<number[]> {
+  const work = async (trx: Db | Trx): Promise<number[]> => {
+    const { rows: locked } = await sql<{ id: number }>`
       SELECT d.id FROM webhook_deliveries d
       WHERE d.id > ${range.afterId} AND d.id <= ${range.upToId}
         AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.delivery_id = d.id)
       ORDER BY d.id LIMIT ${limit}
-      FOR UPDATE SKIP LOCKED)
-    RETURNING id`.execute(db);
-  return rows.map((r) => r.id).sort((a, b) => a - b);
+      FOR UPDATE SKIP LOCKED`.execute(trx);
+    if (locked.length === 0) return [];
+    const { rows } = await sql<{ id: number }>`
+      DELETE FROM webhook_deliveries d
+      WHERE d.id = ANY(${locked.map((r) => r.id)}::bigint[])
+        AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.delivery_id = d.id)
+      RETURNING d.id`.execute(trx);
+    return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+  };
+  return db.isTransaction ? work(db) : db.transaction().execute(work);
 }
