@@ -64,4 +64,50 @@ describe('review 13b: the inbox without its foreign key', function () {
       await watcher.end();
     }
   });
+  it('two statements in flight storing the same new bodies (in opposite orders, one twice) keep one body each and every event once, under an existing body', async () => {
+    await sql`TRUNCATE webhook_events, webhook_deliveries`.execute(tdb.db);
+    const make = (n: number) => {
+      const rawBody = JSON.stringify([
+        { eventId: `c-${n}-a`, event: 'peopleUpdated', resourceIds: [n] },
+        { event: 'peopleUpdated', resourceIds: [n], note: `no id ${n}` },
+      ]);
+      return { path: '/webhooks/fub', rawBody, events: toInboxEvents(JSON.parse(rawBody)) };
+    };
+    for (let round = 0; round < 20; round++) {
+      const bodies = Array.from({ length: 6 }, (_, i) => make(round * 10 + i));
+      const reversed = [...bodies].reverse();
+      const answers = await Promise.all([storeDeliveries(inbox, [...bodies, bodies[2]!]), storeDeliveries(inbox, reversed)]);
+      const newIds = answers.flatMap((a) => a.flatMap((d) => [...d.inserted]));
+      expect(newIds.length, `round ${round}`).to.equal(12);
+      expect(new Set(newIds).size).to.equal(12);
+      // Every arrival of a body answers with the one delivery that holds it.
+      const byBody = new Map<string, Set<number>>();
+      [...bodies, bodies[2]!].forEach((b, i) => (byBody.get(b.rawBody) ?? byBody.set(b.rawBody, new Set()).get(b.rawBody)!).add(answers[0][i]!.deliveryId));
+      reversed.forEach((b, i) => byBody.get(b.rawBody)!.add(answers[1][i]!.deliveryId));
+      for (const ids of byBody.values()) expect(ids.size).to.equal(1);
+    }
+    expect(await orphans()).to.deep.equal([]);
+    const counts = await sql<{ n: number; replays: number; events: number }>`
+      SELECT count(*)::int AS n, sum(replay_count)::int AS replays, sum(event_count)::int AS events FROM webhook_deliveries`.execute(tdb.db);
+    expect(counts.rows[0]).to.deep.equal({ n: 120, replays: 20 * 7, events: 20 * 13 * 2 });
+  });
+  it('a replay that finds its pruned body being deleted by retention stores the body again, under the id its events point at', async () => {
+    await sql`TRUNCATE webhook_events, webhook_deliveries`.execute(tdb.db);
+    const rawBody = JSON.stringify({ eventId: 'pruned-1', event: 'peopleStageUpdated', resourceIds: [1] });
+    const delivery = { path: '/webhooks/fub', rawBody, events: toInboxEvents(JSON.parse(rawBody)) };
+    const [first] = await storeDeliveries(inbox, [delivery]);
+    await sql`DELETE FROM webhook_events`.execute(tdb.db);
+    let replay: Promise<Awaited<ReturnType<typeof storeDeliveries>>> | undefined;
+    await tdb.db.transaction().execute(async (trx) => {
+      expect(await deleteUnreferencedDeliveries(trx, { afterId: 0, upToId: first!.deliveryId }, 10)).to.deep.equal([first!.deliveryId]);
+      // The replay sees the body (the delete is not committed) and waits on it.
+      replay = storeDeliveries(inbox, [delivery]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    });
+    const [again] = await replay!;
+    expect([...again!.inserted]).to.deep.equal(['pruned-1']);
+    expect(await orphans()).to.deep.equal([]);
+    const kept = await sql<{ id: number; raw_body: string }>`SELECT id, raw_body FROM webhook_deliveries`.execute(tdb.db);
+    expect(kept.rows).to.deep.equal([{ id: again!.deliveryId, raw_body: rawBody }]);
+  });
 });
