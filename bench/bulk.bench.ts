@@ -3,7 +3,7 @@
 // run (built, then started as `npm run webhook:prod` starts it) with the simulated FUB answering each
 // call in 50 ms inside its real rate budget, beside the ingestion baseline (bare Koa, one INSERT per
 // request) acknowledging the same bodies from the same sender in the same run.
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { sql } from 'kysely';
@@ -17,7 +17,7 @@ import { createTestDatabase, type TestDatabase } from '../tests/support/test-dat
 import { sleep } from '../tests/support/wait.js';
 import { stopProcess } from '../tests/support/webhook-server-process.js';
 import { writeBenchmarkSection } from './report.js';
-import { machineLine, ratio, sendAllFromChild, serve, withPostgres, type SendResult } from './support.js';
+import { buildServerUsersRun, machineLine, ratio, sendAllFromChild, serve, withPostgres, type SendResult } from './support.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,50000').split(',').map(Number);
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 300);
@@ -32,8 +32,7 @@ const VARIANTS = [
 type Bodies = { body: string; headers: Record<string, string> }[];
 
 // The same command line as `npm run webhook:prod` (node flags included), on a fresh build of src/.
-const [node, ...SERVER_ARGS] = (JSON.parse(readFileSync('package.json', 'utf8')).scripts['webhook:prod'] as string).split(/\s+/);
-if (node !== 'node') throw new Error('webhook:prod is no longer a plain `node …` command: update bench/bulk.bench.ts');
+const SERVER_ARGS = buildServerUsersRun();
 
 /** n people in FUB since an hour ago, stage FROM, known to the collector exactly as a poll's first read leaves them. */
 async function seed(tdb: TestDatabase, sim: FubSimulator, n: number): Promise<SimPerson[]> {
@@ -193,9 +192,6 @@ const ackCell = (s: SendResult, total: number) =>
   Number.isNaN(ackTime(s, total)) ? `not finished in ${TIMEOUT_S} s (${int(s.acked)} of ${int(total)})` : secs(ackTime(s, total));
 /** One value of a Prometheus counter from the /metrics text (0 when never incremented). */
 const counter = (text: string, series: string) => Number(text.split('\n').find((l) => l.startsWith(series + ' '))?.split(' ')[1] ?? 0);
-
-const build = spawnSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
-if (build.status !== 0) throw new Error('npm run build failed');
 
 await withPostgres(async () => {
   const tdb = await createTestDatabase();

@@ -13,13 +13,15 @@ import { serviceEnv } from '../tests/support/run-entrypoint.js';
 import { createTestDatabase } from '../tests/support/test-database.js';
 import { stopProcess } from '../tests/support/webhook-server-process.js';
 import { writeBenchmarkSection } from './report.js';
-import { machineLine, ratio, serve, webhookBody, withPostgres } from './support.js';
+import { buildServerUsersRun, machineLine, ratio, serve, webhookBody, withPostgres } from './support.js';
 
 const CONNECTIONS = 50;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 const WRK = spawnSync('wrk', ['--version']).error === undefined;
+// The server users run: built, started as `npm run webhook:prod` starts it.
+const SERVER_ARGS = buildServerUsersRun();
 // One wrk thread keeps 50 connections busy here (about a quarter of a core at 7,000 requests a
 // second). A second thread only competes with the server and PostgreSQL for the 2 cores, and wrk
 // times each answer from its own thread, so its waits for a core were counted as server latency.
@@ -120,13 +122,13 @@ await withPostgres(async () => {
   const procs: ChildProcess[] = [];
   try {
     const signed = (body: string) => ({ 'fub-signature': sim.sign(body).signature });
-    const once = async (entry: string, path: string, env: Record<string, string>, sign: (body: string) => Record<string, string>) => {
+    const once = async (args: string[], path: string, env: Record<string, string>, sign: (body: string) => Record<string, string>) => {
       // Every run starts from empty tables (the baseline server makes its own afresh) and a
       // checkpoint: a run neither inherits the indexes the earlier ones grew nor pays for writing
       // out the pages they dirtied.
       await tdb.reset();
       await sql`CHECKPOINT`.execute(tdb.db);
-      const server = await serve(['--import', 'tsx', entry], env);
+      const server = await serve(args, env);
       procs.push(server.proc);
       const result = await load(server.url, path, sign);
       await stopProcess(server.proc, 'SIGTERM');
@@ -136,9 +138,9 @@ await withPostgres(async () => {
     // of each is reported beside every round.
     const runs = { collector: [] as Run[], receiving: [] as Run[], baseline: [] as Run[] };
     for (let round = 0; round < ROUNDS; round++) {
-      runs.collector.push(await once('src/webhook/main.ts', '/webhooks/fub', serviceEnv(sim, tdb.url), signed));
-      runs.receiving.push(await once('bench/ack-only-server.ts', '/webhooks/fub', serviceEnv(sim, tdb.url), signed));
-      runs.baseline.push(await once('bench/baseline-server.ts', '/ingest', { DATABASE_URL: tdb.url }, () => ({})));
+      runs.collector.push(await once(SERVER_ARGS, '/webhooks/fub', serviceEnv(sim, tdb.url), signed));
+      runs.receiving.push(await once(['--import', 'tsx', 'bench/ack-only-server.ts'], '/webhooks/fub', serviceEnv(sim, tdb.url), signed));
+      runs.baseline.push(await once(['--import', 'tsx', 'bench/baseline-server.ts'], '/ingest', { DATABASE_URL: tdb.url }, () => ({})));
     }
     const median = (list: Run[]) => [...list].sort((a, b) => a.rps - b.rps)[Math.floor(list.length / 2)]!;
     const collector = median(runs.collector);
@@ -160,7 +162,7 @@ await withPostgres(async () => {
       '',
       '| server | webhooks/s | p50 ack | p99 ack | vs baseline | all rounds |',
       '|---|---|---|---|---|---|',
-      row('**the server users run** (`src/webhook/main.ts`): signed, stored before the answer, and recording every stage change on the same 2 cores meanwhile', runs.collector),
+      row(`**the server users run** (built, \`node ${SERVER_ARGS.join(' ')}\` as \`npm run webhook:prod\` starts it): signed, stored before the answer, and recording every stage change on the same 2 cores meanwhile`, runs.collector),
       row('its receiving path alone (`bench/ack-only-server.ts`: no processing)', runs.receiving),
       row('baseline: bare Koa route, one `INSERT` per request', runs.baseline),
       '',

@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,18 @@ export function webhookBody(): string {
     uri: `https://api.followupboss.com/v1/people?id=${id}`,
     data: { stage: 'ACQ - Offers Made' },
   });
+}
+
+/**
+ * The server users run: a fresh build of src/, started with the same command line as
+ * `npm run webhook:prod` (node flags included). Returns the arguments after `node`.
+ */
+export function buildServerUsersRun(): string[] {
+  const [node, ...args] = (JSON.parse(readFileSync('package.json', 'utf8')).scripts['webhook:prod'] as string).split(/\s+/);
+  if (node !== 'node') throw new Error('webhook:prod is no longer a plain `node …` command: update bench/support.ts');
+  const build = spawnSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
+  return args;
 }
 
 /** A server as its own Node process (`node <args>`) on a free port, once it answers /health. */

@@ -7,15 +7,15 @@ import { toInboxEvents } from '../src/webhook/parse-webhook.js';
 import { storeDeliveries } from '../src/webhook/webhook-events.repository.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
-// Review of the inbox changes (own pool planned once, bodies/payloads as JSON, no event -> delivery
-// foreign key).
-describe('review 13b: the inbox without its foreign key', function () {
+// Nothing in the schema ties an event to its body any more (migration 010): the inbox statement and
+// retention must keep every event's body between them, also when they race (found by review).
+describe('the inbox without its event -> delivery foreign key (migration 010)', function () {
   this.timeout(120_000);
   let tdb: TestDatabase;
   let inbox: Db;
   before(async () => {
     tdb = await createTestDatabase();
-    inbox = createDb(tdb.url, { max: 2, planOnce: true, applicationName: 'review-inbox' });
+    inbox = createDb(tdb.url, { max: 2, planOnce: true, applicationName: 'test-inbox' });
   });
   after(async () => {
     await inbox.destroy();
