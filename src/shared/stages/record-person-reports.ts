@@ -7,6 +7,9 @@ import { lockPeople, type PersonDetails } from './people.repository.js';
 import { reconstructHistory } from './reconstruct-history.js';
 import { fillMissingDetails, type KnownDetails } from './stage-changes.repository.js';
 
+/** People rebuilt between two turns of the event loop (a rebuild takes ~0.1 ms on 2 slow cores). */
+const REBUILDS_PER_TURN = 50;
+
 /** Everything one source learned about one person at once. */
 export interface PersonReports {
   personId: number;
@@ -44,7 +47,12 @@ export async function recordPeopleReports(trx: Trx, all: readonly PersonReports[
   // A deletion rebuilds too: the latest read no longer says where the person is now.
   const toStore = merged.filter((r) => r.evidence.length > 0 || deletionChanges(r, personOf(r)));
   const records = await storeReportsAndRead(trx, toStore.map((r) => ({ personId: r.personId, evidence: r.evidence })));
-  const plans = merged.map((r) => planPersonWrite(r, personOf(r), records.get(r.personId)));
+  const plans: PersonWritePlan[] = [];
+  for (const [i, r] of merged.entries()) {
+    // A big batch's rebuilds give the event loop a turn now and then: the same thread answers webhooks.
+    if (i > 0 && i % REBUILDS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    plans.push(planPersonWrite(r, personOf(r), records.get(r.personId)));
+  }
   const added = await writePeopleHistory(trx, plans.flatMap((p) => (p.write ? [p.write] : [])));
   await fillMissingDetails(trx, plans.flatMap((p) => (p.fill ? [{ personId: p.outcome.personId, details: p.fill }] : [])));
   const addedBy = new Map<number, AddedChange[]>();
