@@ -3,12 +3,13 @@
 // Its pools are made as the service's runtime makes them (the inbox on its own, planned once).
 import { createDb } from '../src/shared/db/database.js';
 import { createLogger } from '../src/shared/logger.js';
+import { createInboxDb } from '../src/shared/runtime.js';
 import { createWebhookApp } from '../src/webhook/app.js';
 
 const url = process.env.DATABASE_URL!;
 const app = createWebhookApp({
   db: createDb(url),
-  inboxDb: createDb(url, { max: 4, planOnce: true }),
+  inboxDb: createInboxDb(url),
   log: createLogger('warn'),
   systemKey: process.env.FUB_SYSTEM_KEY,
 });

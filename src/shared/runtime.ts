@@ -79,13 +79,7 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
     max: config.processingDbConnections,
     applicationName: 'fub-collector-processing',
   });
-  // Two inbox statements run at a time (four while a failed batch is retried one by one).
-  const inboxDb = createDb(location.url, {
-    statementTimeoutMs: config.databaseStatementTimeoutMs,
-    max: 4,
-    applicationName: 'fub-collector-inbox',
-    planOnce: true,
-  });
+  const inboxDb = createInboxDb(location.url, config.databaseStatementTimeoutMs);
   return composeRuntime({
     config,
     log,
@@ -99,6 +93,15 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
       await location.close();
     },
   });
+}
+
+/**
+ * The pool webhooks are written on, as the service makes it (tests and benchmarks make theirs here
+ * too): its one statement planned once per connection. Two inbox statements run at a time, four
+ * while a failed batch is retried one by one.
+ */
+export function createInboxDb(url: string, statementTimeoutMs?: number): Db {
+  return createDb(url, { ...(statementTimeoutMs === undefined ? {} : { statementTimeoutMs }), max: 4, applicationName: 'fub-collector-inbox', planOnce: true });
 }
 
 /** Runs `start` on an open runtime; if it fails, closes the runtime (and an embedded database) first. */

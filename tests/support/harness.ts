@@ -6,8 +6,7 @@ import { loadConfig, type ProcessingConfig } from '../../src/shared/config.js';
 import type { FubClient } from '../../src/shared/fub/fub-client.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
 import type { Metrics } from '../../src/shared/metrics.js';
-import { createDb } from '../../src/shared/db/database.js';
-import { composeRuntime, type FubClientTuning, type Runtime } from '../../src/shared/runtime.js';
+import { composeRuntime, createInboxDb, type FubClientTuning, type Runtime } from '../../src/shared/runtime.js';
 import { buildWebhookService, createProcessorFor } from '../../src/webhook/webhook-service.js';
 import type { EventProcessor, EventProcessorOptions } from '../../src/webhook/event-processor.js';
 import type { Poller, PollerOptions } from '../../src/poller/poller.js';
@@ -53,7 +52,7 @@ export async function createHarness(options: Partial<EventProcessorOptions> = {}
   const processing: EventProcessorOptions = { ...TEST_PROCESSING, ...options };
 
   // Webhooks are written as the service writes them: on an inbox pool of their own, planned once.
-  const inboxDb = createDb(tdb.url, { max: 4, planOnce: true, applicationName: 'fub-collector-inbox' });
+  const inboxDb = createInboxDb(tdb.url);
   // What a process learns (FUB's clock, its rate budget, stage names) belongs to the database and
   // simulator it talked to: reset() builds these again, as a restarted process would.
   const build = () => {
