@@ -94,7 +94,7 @@ function sampleRss(pid: number): { stop(): number } {
   };
 }
 
-/** The server's log lines (warn and up at LOG_LEVEL=warn), tallied by message. */
+/** The server's log lines (at the default level, info), tallied by message. */
 function tallyLog(proc: ChildProcess): Map<string, number> {
   const tally = new Map<string, number>();
   createInterface({ input: proc.stdout! }).on('line', (line) => {
@@ -141,7 +141,7 @@ interface ServerRun {
 }
 
 async function runServer(tdb: TestDatabase, sim: FubSimulator, n: number, bodies: Bodies): Promise<ServerRun> {
-  const { proc, url } = await serve(SERVER_ARGS, serviceEnv(sim, tdb.url), 'pipe');
+  const { proc, url } = await serve(SERVER_ARGS, serviceEnv(sim, tdb.url), 'as-users-run');
   const log = tallyLog(proc);
   const rss = sampleRss(proc.pid!);
   try {
@@ -235,7 +235,7 @@ await withPostgres(async () => {
       `Each person is known to the collector (a first row and the read behind it, as a poll's first read records them) and in FUB; then all of them move to a new stage in the same second, ` +
         `and FUB's two webhooks per person (peopleStageUpdated, peopleUpdated) arrive over ${CONNECTIONS} keep-alive connections, each pre-signed body once. ` +
         'With data.stage only peopleUpdated needs a people fetch; without it every event does. The simulated FUB answers each call in 50 ms and answers 429 past 250 requests in 10 s. ' +
-        `The server is the one users run: \`npm run build\`, then \`node ${SERVER_ARGS.join(' ')}\` as \`npm run webhook:prod\` starts it, default settings, LOG_LEVEL=warn; the sender runs in a process of its own. ` +
+        `The server is the one users run: \`npm run build\`, then \`node ${SERVER_ARGS.join(' ')}\` as \`npm run webhook:prod\` starts it, default settings (LOG_LEVEL info, every log line read off a pipe); the sender runs in a process of its own. ` +
         `The baseline (bare Koa, one INSERT per request, as in the ingestion benchmark) acknowledges the same bodies from the same sender, right after. ` +
         `Rows are checked every 100 ms; moves/s is people ÷ (first ack → last row); lost: people whose latest row is not a move into the new stage; extra: rows beyond the seeded first rows and one move per person; ` +
         `peak RSS of the server process sampled every 100 ms; FUB calls as the simulator counted them. Each run stops after ${TIMEOUT_S} s. ${await machineLine(tdb.db, `${process.env.BENCH_SIZES ? `BENCH_SIZES=${process.env.BENCH_SIZES} ` : ''}npm run bench:bulk`)}`,

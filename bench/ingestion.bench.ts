@@ -140,13 +140,13 @@ await withPostgres(async () => {
   const procs: ChildProcess[] = [];
   try {
     const signed = (body: string) => ({ 'fub-signature': sim.sign(body).signature });
-    const once = async (args: string[], path: string, env: Record<string, string>, sign: (body: string) => Record<string, string>) => {
+    const once = async (args: string[], path: string, env: Record<string, string>, sign: (body: string) => Record<string, string>, asUsersRun = false) => {
       // Every run starts from empty tables (the baseline server makes its own afresh) and a
       // checkpoint: a run neither inherits the indexes the earlier ones grew nor pays for writing
       // out the pages they dirtied.
       await tdb.reset();
       await sql`CHECKPOINT`.execute(tdb.db);
-      const server = await serve(args, env);
+      const server = await serve(args, env, asUsersRun ? 'as-users-run' : 'ignore');
       procs.push(server.proc);
       const result = await load(server.url, path, sign);
       // What the collector had recorded by the end of the load (warm-up included): proof that it was
@@ -160,7 +160,7 @@ await withPostgres(async () => {
     // of each is reported beside every round.
     const runs = { collector: [] as Run[], receiving: [] as Run[], baseline: [] as Run[] };
     for (let round = 0; round < ROUNDS; round++) {
-      runs.collector.push(await once(SERVER_ARGS, '/webhooks/fub', serviceEnv(sim, tdb.url), signed));
+      runs.collector.push(await once(SERVER_ARGS, '/webhooks/fub', serviceEnv(sim, tdb.url), signed, true));
       runs.receiving.push(await once(['--import', 'tsx', 'bench/ack-only-server.ts'], '/webhooks/fub', serviceEnv(sim, tdb.url), signed));
       runs.baseline.push(await once(['--import', 'tsx', 'bench/baseline-server.ts'], '/ingest', { DATABASE_URL: tdb.url }, () => ({})));
     }
@@ -184,7 +184,7 @@ await withPostgres(async () => {
       '',
       '| server | webhooks/s | p50 ack | p99 ack | vs baseline | all rounds |',
       '|---|---|---|---|---|---|',
-      row(`**the server users run** (built, \`node ${SERVER_ARGS.join(' ')}\` as \`npm run webhook:prod\` starts it): signed, stored before the answer, and recording every stage change on the same 2 cores meanwhile`, runs.collector),
+      row(`**the server users run** (built, \`node ${SERVER_ARGS.join(' ')}\` as \`npm run webhook:prod\` starts it, default LOG_LEVEL (info), its log lines read off a pipe): signed, stored before the answer, and recording every stage change on the same 2 cores meanwhile`, runs.collector),
       row('its receiving path alone (`bench/ack-only-server.ts`: no processing)', runs.receiving),
       row('baseline: bare Koa route, one `INSERT` per request', runs.baseline),
       '',

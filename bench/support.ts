@@ -59,13 +59,18 @@ export function buildServerUsersRun(): string[] {
   return args;
 }
 
-/** A server as its own Node process (`node <args>`) on a free port, once it answers /health. */
-export async function serve(args: string[], env: Record<string, string>, stdout: 'ignore' | 'pipe' = 'ignore'): Promise<{ proc: ChildProcess; url: string }> {
+/**
+ * A server as its own Node process (`node <args>`) on a free port, once it answers /health. Logs at
+ * warn into nothing, unless `stdout` is 'pipe' (the caller reads it) or 'as-users-run': the default
+ * LOG_LEVEL, every line read off a pipe, as a platform collecting the logs reads them.
+ */
+export async function serve(args: string[], env: Record<string, string>, stdout: 'ignore' | 'pipe' | 'as-users-run' = 'ignore'): Promise<{ proc: ChildProcess; url: string }> {
   const port = await freePort();
   const proc = spawn(process.execPath, args, {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
-    stdio: ['ignore', stdout, 'inherit'],
+    env: { PATH: process.env.PATH ?? '', ...(stdout === 'as-users-run' ? {} : { LOG_LEVEL: 'warn' }), ...env, PORT: String(port) },
+    stdio: ['ignore', stdout === 'ignore' ? 'ignore' : 'pipe', 'inherit'],
   });
+  if (stdout === 'as-users-run') proc.stdout!.resume();
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${args.join(' ')} to listen`, async () => {
     if (proc.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${proc.exitCode}`);

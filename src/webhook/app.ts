@@ -130,7 +130,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
     }
     if (stored.inserted.size > 0) deps.onStored?.();
     const ackMs = performance.now() - started;
-    // Skipped whole when info is off (a busy server's usual level): a line per event costs per webhook.
+    // Skipped whole when info is off: a line per event is work per webhook.
     if (log.isLevelEnabled('info')) for (const event of events) {
       log.info(
         {

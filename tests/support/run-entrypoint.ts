@@ -20,7 +20,14 @@ export function runEntrypoint(entry: string, args: string[], env: Record<string,
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'exit' can come before the last of the output is read: wait for both streams to end (a
+    // grandchild still holding them, an embedded PostgreSQL say, gets a second).
+    child.once('exit', (code) => {
+      const ended = (stream: NodeJS.ReadableStream) => new Promise((done) => (stream.readable ? stream.once('end', done) : done(undefined)));
+      void Promise.race([Promise.all([ended(child.stdout), ended(child.stderr)]), new Promise((done) => setTimeout(done, 1000))]).then(() =>
+        resolve({ code, stdout, stderr }),
+      );
+    });
   });
 }
 
