@@ -11,9 +11,10 @@ import { sql } from 'kysely';
 import { FubSimulator } from '../fub-simulator/fub-simulator.js';
 import { serviceEnv } from '../tests/support/run-entrypoint.js';
 import { createTestDatabase } from '../tests/support/test-database.js';
+import { waitFor } from '../tests/support/wait.js';
 import { stopProcess } from '../tests/support/webhook-server-process.js';
 import { writeBenchmarkSection } from './report.js';
-import { buildServerUsersRun, machineLine, ratio, serve, webhookBody, withPostgres } from './support.js';
+import { buildServerUsersRun, cpuSecondsOf, machineLine, postgresCpuSeconds, ratio, serve, webhookBody, withPostgres } from './support.js';
 
 const CONNECTIONS = 50;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -67,7 +68,19 @@ end
     const args = [`-t${WRK_THREADS}`, `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', '-s', join(dir, 'script.lua'), url, '--', String(offset)];
     // Never spawnSync: this process is FUB too (the simulator), and a server whose FUB stops answering
     // stops recording, which made the server look as fast as its receiving path alone.
-    const result = await runToEnd('wrk', args);
+    // wrk's own CPU, read while it runs (its /proc entry is gone once it exits).
+    let wrkCpu = 0;
+    let sampler: NodeJS.Timeout | undefined;
+    const result = await runToEnd('wrk', args, (pid) => {
+      sampler = setInterval(() => {
+        try {
+          wrkCpu = cpuSecondsOf(pid);
+        } catch {
+          // exited
+        }
+      }, 100);
+    });
+    clearInterval(sampler);
     const text = result.stdout;
     const ms = (label: string): number => {
       const m = new RegExp(`^\\s*${label}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(text);
@@ -78,18 +91,20 @@ end
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
     const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
     const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
-    return { rps, p50: ms('50'), p99: ms('99'), non2xx, errors: errors ? errors.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0 };
+    const requests = Number(/(\d+) requests in/.exec(text)?.[1]);
+    return { rps, p50: ms('50'), p99: ms('99'), non2xx, errors: errors ? errors.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0, requests, wrkCpu };
   };
-  await run(2, 0); // warm-up on the first bodies; the measured run starts after them
+  const warmUp = await run(2, 0); // warm-up on the first bodies; the measured run starts after them
   const measured = await run(SECONDS, perRun(2));
   await rm(dir, { recursive: true, force: true });
-  return measured;
+  return { ...measured, requests: warmUp.requests + measured.requests, wrkCpu: warmUp.wrkCpu + measured.wrkCpu };
 }
 
 /** A command's output once it exits, without blocking this process's event loop. */
-function runToEnd(command: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+function runToEnd(command: string, args: string[], started?: (pid: number) => void): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args);
+    if (child.pid !== undefined) started?.(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -99,10 +114,25 @@ function runToEnd(command: string, args: string[]): Promise<{ stdout: string; st
   });
 }
 
+/** CPU per webhook (µs), warm-up included: the server process, PostgreSQL, and the load generator. */
+interface CpuPerWebhook {
+  server: number;
+  postgres: number;
+  wrk: number;
+}
+
 interface Run {
   /** Inbox events stored, and of those recorded, when the load ended (collector servers only). */
   stored?: number;
   finished?: number;
+  /** During the load (wrk only); for the collector, also until its last row was recorded. */
+  cpu?: CpuPerWebhook;
+  cpuToLastRow?: CpuPerWebhook;
+  /** Seconds from the end of the load to the last row (collector only). */
+  lastRowAfterS?: number;
+  /** Requests answered, warm-up included, and wrk's CPU seconds (wrk only). */
+  requests?: number;
+  wrkCpu?: number;
   rps: number;
   p50: number;
   p99: number;
@@ -148,13 +178,36 @@ await withPostgres(async () => {
       await sql`CHECKPOINT`.execute(tdb.db);
       const server = await serve(args, env, asUsersRun ? 'as-users-run' : 'ignore');
       procs.push(server.proc);
+      const pid = server.proc.pid!;
+      const before = { server: cpuSecondsOf(pid), postgres: postgresCpuSeconds() };
       const result = await load(server.url, path, sign);
+      const perWebhook = (): CpuPerWebhook | undefined => {
+        const { requests, wrkCpu } = result;
+        if (requests === undefined || wrkCpu === undefined) return undefined;
+        const us = (seconds: number) => (seconds * 1e6) / requests;
+        return { server: us(cpuSecondsOf(pid) - before.server), postgres: us(postgresCpuSeconds() - before.postgres), wrk: us(wrkCpu) };
+      };
+      const cpu = perWebhook();
+      const loadEnded = performance.now();
       // What the collector had recorded by the end of the load (warm-up included): proof that it was
       // recording meanwhile, not only storing.
-      const { rows } = await sql<{ finished: number; stored: number }>`
-        SELECT count(*) FILTER (WHERE status IN ('completed', 'ignored'))::int AS finished, count(*)::int AS stored FROM webhook_events`.execute(tdb.db);
+      const counts = async () =>
+        (
+          await sql<{ finished: number; stored: number }>`
+            SELECT count(*) FILTER (WHERE status IN ('completed', 'ignored'))::int AS finished, count(*)::int AS stored FROM webhook_events`.execute(tdb.db)
+        ).rows[0]!;
+      const atEnd = await counts();
+      let toLastRow: Pick<Run, 'cpuToLastRow' | 'lastRowAfterS'> = {};
+      if (asUsersRun) {
+        // Then what receiving and recording every one of them cost in all, to the last row.
+        await waitFor('every stored event recorded', async () => {
+          const now = await counts();
+          return now.finished === now.stored;
+        }, 300_000);
+        toLastRow = { lastRowAfterS: (performance.now() - loadEnded) / 1000, ...(result.requests !== undefined ? { cpuToLastRow: perWebhook()! } : {}) };
+      }
       await stopProcess(server.proc, 'SIGTERM');
-      return { ...result, ...rows[0]! };
+      return { ...result, ...atEnd, ...(cpu ? { cpu } : {}), ...toLastRow };
     };
     // The machine is noisy: the three servers take turns, ROUNDS times each, and the median round
     // of each is reported beside every round.
@@ -188,9 +241,11 @@ await withPostgres(async () => {
       row('its receiving path alone (`bench/ack-only-server.ts`: no processing)', runs.receiving),
       row('baseline: bare Koa route, one `INSERT` per request', runs.baseline),
       '',
-      `When the load ended the server users run had recorded ${runs.collector.map((r) => `${r.finished} of ${r.stored}`).join(', ')} stored events (each round, warm-up included). ` +
+      `When the load ended the server users run had recorded ${runs.collector.map((r) => `${r.finished} of ${r.stored}`).join(', ')} stored events (each round, warm-up included), ` +
+        `and its last row came ${runs.collector.map((r) => `${r.lastRowAfterS?.toFixed(1)} s`).join(', ')} after the load ended. ` +
         `It acknowledges ${ratio(collector.rps, baseline.rps)} the baseline's rate with p99 ${collector.p99} ms while it records the stage changes; ` +
         `its receiving path alone, ${ratio(receiving.rps, baseline.rps)} with p99 ${receiving.p99} ms (target for the receiving path: at least 1x, p99 under 25 ms).`,
+      ...cpuBudget(runs, baseline.rps),
     ];
     console.log(lines.join('\n'));
     await writeBenchmarkSection('Ingestion: webhooks per second and acknowledgement latency', lines.join('\n'));
@@ -200,3 +255,47 @@ await withPostgres(async () => {
     await tdb.destroy();
   }
 });
+
+/**
+ * Where the 2 cores go, per webhook, in the median round of each server: the server process,
+ * PostgreSQL and wrk (from /proc, warm-up included). The server users run is counted to its last
+ * row, so receiving and recording every webhook are both in it. Two cores give 2,000,000 µs a
+ * second: that many µs per webhook bounds the rate at which the machine can take webhooks and
+ * record them all.
+ */
+function cpuBudget(runs: Record<'collector' | 'receiving' | 'baseline', Run[]>, baselineRps: number): string[] {
+  const median = <T>(values: T[], key: (v: T) => number): T => [...values].sort((a, b) => key(a) - key(b))[Math.floor(values.length / 2)]!;
+  const of = (list: Run[], pick: (r: Run) => CpuPerWebhook | undefined): CpuPerWebhook | undefined => {
+    const all = list.map(pick).filter((c): c is CpuPerWebhook => c !== undefined);
+    return all.length === 0 ? undefined : median(all, (c) => c.server + c.postgres + c.wrk);
+  };
+  const collector = of(runs.collector, (r) => r.cpuToLastRow);
+  const receiving = of(runs.receiving, (r) => r.cpu);
+  const baseline = of(runs.baseline, (r) => r.cpu);
+  if (!collector || !receiving || !baseline) return [];
+  const total = (c: CpuPerWebhook) => c.server + c.postgres + c.wrk;
+  const row = (name: string, c: CpuPerWebhook) =>
+    `| ${name} | ${Math.round(c.server)} µs | ${Math.round(c.postgres)} µs | ${Math.round(c.wrk)} µs | ${Math.round(total(c))} µs | ${Math.round(2e6 / total(c))}/s |`;
+  // What recording adds to receiving, per webhook, and what the baseline's rate leaves for it.
+  const recording = total(collector) - total(receiving);
+  const room = 2e6 / baselineRps - total(receiving);
+  return [
+    '',
+    'CPU per webhook (median round of each, warm-up included; the server users run until its last row was recorded):',
+    '',
+    '| server | server process | PostgreSQL | wrk | all | 2 cores ÷ all |',
+    '|---|---|---|---|---|---|',
+    row('the server users run: receiving and recording each webhook', collector),
+    row('its receiving path alone', receiving),
+    row('baseline', baseline),
+    '',
+    `Two cores give 2,000,000 µs of CPU a second. At the baseline's rate (${Math.round(baselineRps)}/s) that is ${Math.round(2e6 / baselineRps)} µs per webhook; ` +
+      `receiving takes ${Math.round(total(receiving))} µs of it (wrk included), which leaves ${Math.round(room)} µs for recording, and recording (a first sighting: ` +
+      `its evidence, its row, the person, the dashboard's rollups, the event's claim and finish) takes ${Math.round(recording)} µs. ` +
+      (room > 0
+        ? `Taking webhooks at the baseline's rate and recording them as fast as they come would need recording to cost ${ratio(recording, room)} less than it does here. `
+        : "Receiving alone already takes the whole budget at the baseline's rate. ") +
+      `A server recording every webhook can acknowledge faster than ${Math.round(2e6 / total(collector))}/s on these cores only while it lets a backlog of unrecorded events grow.`,
+  ];
+}
+

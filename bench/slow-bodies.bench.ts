@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import pg from 'pg';
@@ -17,7 +16,7 @@ import { serverUrl } from '../tests/support/test-database.js';
 import { sleep, waitFor } from '../tests/support/wait.js';
 import { freePort, stopProcess } from '../tests/support/webhook-server-process.js';
 import { writeBenchmarkSection } from './report.js';
-import { machineLine, percentile, webhookBody, withPostgres } from './support.js';
+import { cpuSecondsOf, machineLine, percentile, webhookBody, withPostgres } from './support.js';
 
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 10);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -33,12 +32,6 @@ interface PhaseResult {
   hostile: string;
   /** The server process's CPU seconds during the row: unlike latency, not bent by other load on the machine. */
   serverCpuSeconds: number;
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-function cpuSecondsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function withDatabase<T>(work: (url: string) => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,30 @@ export function percentile(sorted: number[], p: number): number {
 export async function machineLine(db: Db, script: string): Promise<string> {
   const { rows } = await sql<{ v: string }>`SELECT current_setting('server_version') AS v`.execute(db);
   return `Machine: ${cpus().length} cores, Node ${process.version}, PostgreSQL ${rows[0]!.v}. Run: \`${script}\`, ${new Date().toISOString().slice(0, 10)}.`;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * CPU seconds the machine's PostgreSQL processes have used so far (server, backends, WAL writer,
+ * checkpointer). Over a run, the difference of two readings: the pools keep their backends alive,
+ * so none that did the run's work is gone by the second reading.
+ */
+export function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith('postgres')) total += cpuSecondsOf(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
 }
 
 export const ratio = (a: number, b: number): string => (b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
