@@ -1,49 +1,142 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { expect } from 'chai';
-import { runEntrypoint } from './support/run-entrypoint.js';
+import { sleep } from './support/wait.js';
 
+// The service's log (src/shared/logger.ts): JSON lines on stdout, read by whatever runs it (a
+// platform's log collector, `| tee`). None may be lost or split when that reader lags, and a reader
+// that lags, stalls or goes away must not hang the process or fill its memory.
 const FIXTURE = 'tests/fixtures/processes/log-lines.ts';
 
-/** JSON lines a process wrote, with the message asked for. */
-const linesOf = (stdout: string, msg: string): { line: number }[] =>
-  stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { msg: string; line: number })
-    .filter((l) => l.msg === msg);
+type Child = ChildProcessByStdio<null, Readable, Readable>;
 
-describe('log output (lines gathered into few writes)', function () {
-  this.timeout(20_000);
+function start(args: string[], nodeFlags: string[] = []): Child {
+  return spawn(process.execPath, [...nodeFlags, '--import', 'tsx', FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
 
-  it('shows a quiet process its line within about a second, while it runs', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, '1', '15000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Resolves with what the child wrote on stderr up to `word`. */
+function said(child: Child, word: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.includes(word)) resolve(stderr);
+    });
+    child.once('exit', (code, signal) => reject(new Error(`exited (${code ?? signal}) before saying ${word}: ${stderr.slice(-500)}`)));
+  });
+}
+
+function exitOf(child: Child): Promise<number | null> {
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** Everything the child writes on stdout, once `startReading` resolves (a reader that lags). */
+async function readAll(child: Child, startReading: Promise<unknown>): Promise<string> {
+  child.stdout.pause();
+  await startReading;
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stdout.resume();
+  await new Promise((resolve) => child.stdout.once('end', resolve));
+  return stdout;
+}
+
+/** The lines written, by message and the fixture's numbers, and any line that is not whole JSON. */
+function linesIn(stdout: string): { numbers: number[]; messages: string[]; broken: string[] } {
+  const numbers: number[] = [];
+  const messages: string[] = [];
+  const broken: string[] = [];
+  for (const text of stdout.split('\n').filter((l) => l !== '')) {
     try {
+      const line = JSON.parse(text) as { msg: string; line: number };
+      messages.push(line.msg);
+      if (line.msg === 'a line') numbers.push(line.line);
+    } catch {
+      broken.push(text.slice(0, 120));
+    }
+  }
+  return { numbers, messages, broken };
+}
+
+const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+describe('log output on stdout', function () {
+  this.timeout(30_000);
+
+  it('shows a line at once, while the process runs', async () => {
+    const child = start(['1', '1', '15000']);
+    try {
+      const logged = said(child, 'logged');
       let stdout = '';
-      let loggedAt: number | undefined;
-      child.stderr.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('logged')) loggedAt ??= Date.now();
-      });
       const shownAt = await new Promise<number>((resolve, reject) => {
         child.stdout.on('data', (chunk: Buffer) => {
           stdout += chunk.toString();
-          if (linesOf(stdout, 'a line').length === 1) resolve(Date.now());
+          if (linesIn(stdout).numbers.length === 1) resolve(Date.now());
         });
         child.once('exit', () => reject(new Error(`exited before its line was shown: ${stdout}`)));
       });
-      expect(loggedAt, 'the fixture said when it logged').to.be.a('number');
-      // The flush comes within a second of the line; a little more for a busy machine.
-      expect(shownAt - loggedAt!).to.be.below(2500);
+      await logged;
       expect(child.exitCode, 'still running when its line was shown').to.equal(null);
+      expect(Date.now() - shownAt).to.be.below(2500);
     } finally {
       child.kill('SIGKILL');
     }
   });
 
-  it('writes every line logged before the process exits, in order', async () => {
-    // About 400 KB: many buffers' worth, the last one written only as the process exits.
-    const result = await runEntrypoint(FIXTURE, ['2000', 'exit'], {});
-    expect(result.code, result.stderr).to.equal(3);
-    const lines = linesOf(result.stdout, 'a line');
-    expect(lines.map((l) => l.line)).to.deep.equal(Array.from({ length: 2000 }, (_, i) => i));
+  it('writes every line, whole and in order, before a service stops on SIGTERM, to a reader that lags', async () => {
+    // 2,000 lines (about 400 KB) over 20 turns: far more than a pipe holds while nobody reads.
+    const child = start(['20', '100', 'shutdown']);
+    const exited = exitOf(child);
+    const readerLate = said(child, 'ready').then(async () => {
+      child.kill('SIGTERM');
+      await sleep(1000);
+    });
+    const stdout = await readAll(child, readerLate);
+    expect(await exited).to.equal(0);
+    const { numbers, messages, broken } = linesIn(stdout);
+    expect(broken, 'lines that are not whole JSON').to.deep.equal([]);
+    expect(numbers).to.deep.equal(upTo(2000));
+    expect(messages).to.include('shutting down');
+  });
+
+  it('writes every line, whole and in order, before a command exits, to a reader that lags', async () => {
+    const child = start(['20', '100', 'finish']);
+    const exited = exitOf(child);
+    const stdout = await readAll(child, said(child, 'logged').then(() => sleep(1000)));
+    expect(await exited).to.equal(3);
+    const { numbers, broken } = linesIn(stdout);
+    expect(broken, 'lines that are not whole JSON').to.deep.equal([]);
+    expect(numbers).to.deep.equal(upTo(2000));
+  });
+
+  for (const [end, code] of [['shutdown', 0], ['late-throw', 1]] as const) {
+    it(`ends promptly (${end}) when the log reader has gone`, async () => {
+      // `npm run webhook | tee log`, then Ctrl-C: the reader goes first.
+      const child = start(['3', '10', end]);
+      const exited = exitOf(child);
+      await said(child, 'logged');
+      child.stdout.destroy();
+      if (end === 'shutdown') child.kill('SIGTERM');
+      const sentAt = Date.now();
+      const ended = await Promise.race([exited.then((c) => ({ code: c })), sleep(10_000).then(() => undefined)]);
+      child.kill('SIGKILL');
+      expect(ended, `still running 10 s after the reader went`).to.not.equal(undefined);
+      expect(ended!.code).to.equal(code);
+      expect(Date.now() - sentAt).to.be.below(6000);
+    });
+  }
+
+  it('keeps its memory when nobody reads its log: lines past 8 MB waiting are dropped', async () => {
+    // About 60 MB of lines in a 64 MB heap while the reader is stalled.
+    const child = start(['60', '5000', 'heap'], ['--max-old-space-size=64']);
+    try {
+      child.stdout.pause();
+      const stderr = await said(child, 'heapUsed=');
+      const heapMb = Number(/heapUsed=(\d+)/.exec(stderr)![1]) / 2 ** 20;
+      expect(child.exitCode, 'still running').to.equal(null);
+      expect(heapMb).to.be.below(48);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });

@@ -3,18 +3,14 @@ import type { LogLevel } from './config.js';
 
 export type { Logger };
 
-// A busy server logs about three lines per webhook. Written as they come, each line was a write of
-// its own, and at the default level the server acknowledged a fifth fewer webhooks; gathered into
-// writes of about 8 KB they cost next to nothing. A quiet server's lines still appear within a second.
-const LOG_BUFFER_BYTES = 8192;
-const LOG_FLUSH_MS = 1000;
+// Lines waiting for stdout, at most: a log reader that stalls (a platform's collector restarting)
+// costs lines past this, not the server's memory (the webhook server runs in a 128 MB heap).
+const LOG_BACKLOG_CHARS = 8 * 1024 * 1024;
 
-/**
- * JSON lines on stdout; scope it with `log.child({ ... })` rather than creating more. Lines are
- * gathered and written every 8 KB or every second, and flushed when the process exits (pino does so
- * on exit, after an uncaught error too); a process killed outright (SIGKILL, out of memory) loses at
- * most that last second of lines, never data.
- */
+/** How long a process about to exit waits for its log reader to take its last lines. */
+export const LAST_LINES_WAIT_MS = 3000;
+
+/** JSON lines on stdout; scope it with `log.child({ ... })` rather than creating more. */
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
   return pino(
     {
@@ -23,19 +19,40 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? (level === 'silent' ? undefined : bufferedStdout()),
+    destination ?? (level === 'silent' ? undefined : stdoutStream()),
   );
 }
 
-function bufferedStdout(): pino.DestinationStream {
-  const stream = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES });
-  const timer = setInterval(() => {
+/**
+ * Resolves once every line logged so far on stdout is written, or after `timeoutMs` (a reader that
+ * has gone). Before process.exit: a line still being written when the process exits is lost, and its
+ * neighbours spliced, when the log reader is behind.
+ */
+export function flushLogs(timeoutMs: number): Promise<void> {
+  const stream = stdout;
+  if (!stream) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
     try {
-      stream.flush();
+      stream.flush((): void => {
+        clearTimeout(timer);
+        resolve();
+      });
     } catch {
-      clearInterval(timer); // the stream was closed
+      clearTimeout(timer);
+      resolve(); // the stream was closed
     }
-  }, LOG_FLUSH_MS);
-  timer.unref();
-  return stream;
+  });
+}
+
+let stdout: ReturnType<typeof pino.destination> | undefined;
+
+/**
+ * As pino's own stdout (asynchronous, flushed on exit), with a bound, one per process. minLength 1
+ * writes each line at once as pino's 0 does, and makes flush(cb) wait for the writes in hand
+ * (sonic-boom answers it at once when minLength is 0).
+ */
+function stdoutStream(): ReturnType<typeof pino.destination> {
+  stdout ??= pino.destination({ dest: 1, sync: false, minLength: 1, maxLength: LOG_BACKLOG_CHARS });
+  return stdout;
 }

@@ -1,5 +1,6 @@
 import type { Command, OptionValues } from 'commander';
 import { explainError, isExpectedError } from './explain-error.js';
+import { flushLogs, LAST_LINES_WAIT_MS } from './logger.js';
 
 /** What a command's work ends with: an exit code, or 'running' for a server that stays up. */
 export type MainResult = number | 'running';
@@ -34,7 +35,7 @@ function fail(error: unknown): void {
   exitAfterOutput(1);
 }
 
-/** Exits once stdout has drained: writes to a pipe are asynchronous. */
+/** Exits once stdout has drained, the log's lines too: writes to a pipe are asynchronous. */
 function exitAfterOutput(code: number): void {
-  process.stdout.write('', () => process.exit(code));
+  process.stdout.write('', () => void flushLogs(LAST_LINES_WAIT_MS).then(() => process.exit(code)));
 }
