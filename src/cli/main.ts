@@ -1,5 +1,4 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { pino } from 'pino';
 import { loadConfig, readEnv, type ConfigPurpose } from '../shared/config.js';
 import { formatTable } from '../shared/format-table.js';
 import { createFubClient, fubConnection, type FubClient } from '../shared/fub/fub-client.js';
@@ -19,7 +18,7 @@ const out = (text: string): void => void process.stdout.write(text);
 
 /** Logs go to stderr so tables on stdout stay clean; quiet unless LOG_LEVEL asks for more. */
 function cliLogger(env: ReturnType<typeof readEnv>) {
-  return createLogger((env.LOG_LEVEL as 'info' | undefined) ?? 'warn', pino.destination(2));
+  return createLogger((env.LOG_LEVEL as 'info' | undefined) ?? 'warn', 'stderr');
 }
 
 async function withRuntime(purpose: ConfigPurpose, work: (runtime: Runtime) => Promise<number>): Promise<number> {

@@ -1,17 +1,22 @@
+import { writeSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from './config.js';
 
 export type { Logger };
 
-// Lines waiting for stdout, at most: a log reader that stalls (a platform's collector restarting)
-// costs lines past this, not the server's memory (the webhook server runs in a 128 MB heap).
-const LOG_BACKLOG_CHARS = 8 * 1024 * 1024;
+// Bytes of lines waiting to be written, at most: a log reader that stalls (a platform's collector
+// restarting) costs lines past this, not the server's memory (the webhook server runs in a 128 MB
+// heap). Dropped lines are counted, and the count logged once the reader has caught up.
+const LOG_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 /** How long a process about to exit waits for its log reader to take its last lines. */
 export const LAST_LINES_WAIT_MS = 3000;
 
-/** JSON lines on stdout; scope it with `log.child({ ... })` rather than creating more. */
-export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
+/**
+ * JSON lines on stdout, or on stderr when told (the CLI keeps stdout for its tables); scope it with
+ * `log.child({ ... })` rather than creating more.
+ */
+export function createLogger(level: LogLevel, destination?: pino.DestinationStream | 'stderr'): Logger {
   return pino(
     {
       level,
@@ -19,20 +24,26 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? (level === 'silent' ? undefined : stdoutStream()),
+    destination === 'stderr' ? logStream(2) : (destination ?? (level === 'silent' ? undefined : logStream(1))),
   );
 }
 
 /**
- * Resolves once every line logged so far on stdout is written, or after `timeoutMs` (a reader that
- * has gone). Before process.exit: a line still being written when the process exits is lost, and its
- * neighbours spliced, when the log reader is behind.
+ * Resolves once every line logged so far is written, or after `timeoutMs`, when the lines
+ * still waiting are given up (a reader that stalls must not hold the exit). Before process.exit: a
+ * line still being written when the process exits is lost, and its neighbours spliced, when the log
+ * reader is behind.
  */
-export function flushLogs(timeoutMs: number): Promise<void> {
-  const stream = stdout;
-  if (!stream) return Promise.resolve();
+export async function flushLogs(timeoutMs: number): Promise<void> {
+  await Promise.all([...streams.values()].map((stream) => flushStream(stream, timeoutMs)));
+}
+
+function flushStream(stream: SonicBoom, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
+    const timer = setTimeout(() => {
+      abandon(stream);
+      resolve();
+    }, timeoutMs);
     try {
       stream.flush((): void => {
         clearTimeout(timer);
@@ -45,14 +56,80 @@ export function flushLogs(timeoutMs: number): Promise<void> {
   });
 }
 
-let stdout: ReturnType<typeof pino.destination> | undefined;
+/** Gives up the lines not yet written, so that exiting writes nothing more (an exit that cannot wait). */
+export function abandonLogs(): void {
+  for (const stream of streams.values()) abandon(stream);
+}
+
+function abandon(stream: SonicBoom): void {
+  try {
+    stream.destroy();
+  } catch {
+    // already closed
+  }
+}
+
+type SonicBoom = ReturnType<typeof pino.destination>;
+/** One stream per file descriptor and process, however many loggers write to it. */
+const streams = new Map<1 | 2, SonicBoom>();
 
 /**
- * As pino's own stdout (asynchronous, flushed on exit), with a bound, one per process. minLength 1
- * writes each line at once as pino's 0 does, and makes flush(cb) wait for the writes in hand
- * (sonic-boom answers it at once when minLength is 0).
+ * As pino's own stdout (asynchronous, flushed on exit), one per descriptor, with three changes. minLength
+ * 1 writes each line at once as pino's 0 does, and makes flush(cb) wait for the writes in hand
+ * (sonic-boom answers it at once when minLength is 0). The backlog is bounded. And the flush at exit
+ * gives up after LAST_LINES_WAIT_MS and on any error: sonic-boom's own retries a gone reader (EPIPE)
+ * or a stalled one for ever, and the process never exits.
  */
-function stdoutStream(): ReturnType<typeof pino.destination> {
-  stdout ??= pino.destination({ dest: 1, sync: false, minLength: 1, maxLength: LOG_BACKLOG_CHARS });
-  return stdout;
+function logStream(fd: 1 | 2): SonicBoom {
+  const existing = streams.get(fd);
+  if (existing) return existing;
+  // Non-blocking (as process.stdout and process.stderr make their descriptors): a write to a full
+  // pipe answers EAGAIN instead of holding a thread, which process.exit would wait for.
+  void (fd === 1 ? process.stdout.fd : process.stderr.fd);
+  const stream = pino.destination({ dest: fd, sync: false, minLength: 1, maxLength: LOG_BACKLOG_BYTES });
+  let dropped = { lines: 0, bytes: 0 };
+  stream.on('drop', (data: string) => {
+    dropped = { lines: dropped.lines + 1, bytes: dropped.bytes + Buffer.byteLength(data) };
+  });
+  // 'drain': everything waiting was written; now there is room to say what was not.
+  stream.on('drain', () => {
+    if (dropped.lines === 0) return;
+    const line = { level: 'warn', time: new Date().toISOString(), service: 'fub-collector', droppedLines: dropped.lines, droppedBytes: dropped.bytes };
+    dropped = { lines: 0, bytes: 0 };
+    stream.write(`${JSON.stringify({ ...line, msg: 'log lines dropped: the log was not read fast enough' })}\n`);
+  });
+  stream.flushSync = () => boundedFlushSync(stream);
+  streams.set(fd, stream);
+  return stream;
+}
+
+/** sonic-boom 4's buffers, read to write them at exit with bounds its own flushSync lacks. */
+interface SonicBoomBuffers {
+  fd: number;
+  _writing: boolean;
+  _writingBuf: string | Buffer;
+  _bufs: (string | Buffer)[];
+  _len: number;
+}
+
+function boundedFlushSync(stream: SonicBoom): void {
+  const s = stream as unknown as SonicBoomBuffers;
+  // Another version of sonic-boom: give the lines up rather than risk an exit that never ends.
+  if (!Array.isArray(s._bufs) || typeof s.fd !== 'number') return;
+  const deadline = Date.now() + LAST_LINES_WAIT_MS;
+  // A write in flight on the thread pool is the pool's; the rest is ours to write.
+  const pending = [s._writing ? '' : s._writingBuf, ...s._bufs].filter((b) => b.length > 0).map((b) => Buffer.from(b));
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (pending.length > 0 && Date.now() < deadline) {
+    try {
+      const n = writeSync(s.fd, pending[0]!);
+      pending[0] = pending[0]!.subarray(n);
+      if (pending[0].length === 0) pending.shift();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') break; // the reader has gone
+      Atomics.wait(pause, 0, 0, 10); // a full pipe: let the reader catch up
+    }
+  }
+  s._bufs = [];
+  s._len = 0;
 }

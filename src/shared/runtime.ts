@@ -5,7 +5,7 @@ import { openDatabase } from './db/open-database.js';
 import { createFubClient, fubConnection, type FubClient, type FubClientOptions } from './fub/fub-client.js';
 import { FubClock } from './fub/fub-clock.js';
 import { FubRateLimiter } from './fub/rate-limiter.js';
-import { createLogger, flushLogs, LAST_LINES_WAIT_MS, type Logger } from './logger.js';
+import { abandonLogs, createLogger, flushLogs, LAST_LINES_WAIT_MS, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 
 /** The parts every entrypoint shares: one database pool and one FUB rate budget. */
@@ -120,6 +120,7 @@ export function onShutdown(log: Logger, stop: () => Promise<void>): void {
   const handle = (signal: NodeJS.Signals): void => {
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting now');
+      abandonLogs();
       process.exit(1);
     }
     stopping = true;
