@@ -14,7 +14,7 @@ import { createTestDatabase } from '../tests/support/test-database.js';
 import { waitFor } from '../tests/support/wait.js';
 import { stopProcess } from '../tests/support/webhook-server-process.js';
 import { writeBenchmarkSection } from './report.js';
-import { buildServerUsersRun, cpuSecondsOf, machineLine, postgresCpuSeconds, ratio, serve, webhookBody, withPostgres } from './support.js';
+import { buildServerUsersRun, cpuSecondsOf, machineLine, postgresCpuSeconds, ratio, reapedChildrenCpuSeconds, serve, webhookBody, withPostgres } from './support.js';
 
 const CONNECTIONS = 50;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -68,19 +68,10 @@ end
     const args = [`-t${WRK_THREADS}`, `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', '-s', join(dir, 'script.lua'), url, '--', String(offset)];
     // Never spawnSync: this process is FUB too (the simulator), and a server whose FUB stops answering
     // stops recording, which made the server look as fast as its receiving path alone.
-    // wrk's own CPU, read while it runs (its /proc entry is gone once it exits).
-    let wrkCpu = 0;
-    let sampler: NodeJS.Timeout | undefined;
-    const result = await runToEnd('wrk', args, (pid) => {
-      sampler = setInterval(() => {
-        try {
-          wrkCpu = cpuSecondsOf(pid);
-        } catch {
-          // exited
-        }
-      }, 100);
-    });
-    clearInterval(sampler);
+    // wrk's own CPU: what this process's reaped children used meanwhile (wrk is the only one to end).
+    const childrenBefore = reapedChildrenCpuSeconds();
+    const result = await runToEnd('wrk', args);
+    const wrkCpu = reapedChildrenCpuSeconds() - childrenBefore;
     const text = result.stdout;
     const ms = (label: string): number => {
       const m = new RegExp(`^\\s*${label}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(text);
@@ -101,10 +92,9 @@ end
 }
 
 /** A command's output once it exits, without blocking this process's event loop. */
-function runToEnd(command: string, args: string[], started?: (pid: number) => void): Promise<{ stdout: string; stderr: string }> {
+function runToEnd(command: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args);
-    if (child.pid !== undefined) started?.(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -170,7 +160,7 @@ await withPostgres(async () => {
   const procs: ChildProcess[] = [];
   try {
     const signed = (body: string) => ({ 'fub-signature': sim.sign(body).signature });
-    const once = async (args: string[], path: string, env: Record<string, string>, sign: (body: string) => Record<string, string>, asUsersRun = false) => {
+    const once = async (args: string[], path: string, env: Record<string, string>, sign: (body: string) => Record<string, string>, asUsersRun = false, records = false) => {
       // Every run starts from empty tables (the baseline server makes its own afresh) and a
       // checkpoint: a run neither inherits the indexes the earlier ones grew nor pays for writing
       // out the pages they dirtied.
@@ -198,7 +188,7 @@ await withPostgres(async () => {
         ).rows[0]!;
       const atEnd = await counts();
       let toLastRow: Pick<Run, 'cpuToLastRow' | 'lastRowAfterS'> = {};
-      if (asUsersRun) {
+      if (records) {
         // Then what receiving and recording every one of them cost in all, to the last row.
         await waitFor('every stored event recorded', async () => {
           const now = await counts();
@@ -213,8 +203,8 @@ await withPostgres(async () => {
     // of each is reported beside every round.
     const runs = { collector: [] as Run[], receiving: [] as Run[], baseline: [] as Run[] };
     for (let round = 0; round < ROUNDS; round++) {
-      runs.collector.push(await once(SERVER_ARGS, '/webhooks/fub', serviceEnv(sim, tdb.url), signed, true));
-      runs.receiving.push(await once(['--import', 'tsx', 'bench/ack-only-server.ts'], '/webhooks/fub', serviceEnv(sim, tdb.url), signed));
+      runs.collector.push(await once(SERVER_ARGS, '/webhooks/fub', serviceEnv(sim, tdb.url), signed, true, true));
+      runs.receiving.push(await once(['--import', 'tsx', 'bench/ack-only-server.ts'], '/webhooks/fub', serviceEnv(sim, tdb.url), signed, true));
       runs.baseline.push(await once(['--import', 'tsx', 'bench/baseline-server.ts'], '/ingest', { DATABASE_URL: tdb.url }, () => ({})));
     }
     const median = (list: Run[]) => [...list].sort((a, b) => a.rps - b.rps)[Math.floor(list.length / 2)]!;
@@ -238,7 +228,7 @@ await withPostgres(async () => {
       '| server | webhooks/s | p50 ack | p99 ack | vs baseline | all rounds |',
       '|---|---|---|---|---|---|',
       row(`**the server users run** (built, \`node ${SERVER_ARGS.join(' ')}\` as \`npm run webhook:prod\` starts it, default LOG_LEVEL (info), its log lines read off a pipe): signed, stored before the answer, and recording every stage change on the same 2 cores meanwhile`, runs.collector),
-      row('its receiving path alone (`bench/ack-only-server.ts`: no processing)', runs.receiving),
+      row('its receiving path alone (`bench/ack-only-server.ts`: no processing; logging as the server users run does)', runs.receiving),
       row('baseline: bare Koa route, one `INSERT` per request', runs.baseline),
       '',
       `When the load ended the server users run had recorded ${runs.collector.map((r) => `${r.finished} of ${r.stored}`).join(', ')} stored events (each round, warm-up included), ` +
@@ -276,12 +266,13 @@ function cpuBudget(runs: Record<'collector' | 'receiving' | 'baseline', Run[]>, 
   const total = (c: CpuPerWebhook) => c.server + c.postgres + c.wrk;
   const row = (name: string, c: CpuPerWebhook) =>
     `| ${name} | ${Math.round(c.server)} µs | ${Math.round(c.postgres)} µs | ${Math.round(c.wrk)} µs | ${Math.round(total(c))} µs | ${Math.round(2e6 / total(c))}/s |`;
-  // What recording adds to receiving, per webhook, and what the baseline's rate leaves for it.
-  const recording = total(collector) - total(receiving);
+  // What recording adds to receiving, per webhook (the server and PostgreSQL: both log alike, and wrk
+  // is the load, not the work), and what the baseline's rate leaves for it.
+  const recording = collector.server + collector.postgres - (receiving.server + receiving.postgres);
   const room = 2e6 / baselineRps - total(receiving);
   return [
     '',
-    'CPU per webhook (median round of each, warm-up included; the server users run until its last row was recorded):',
+    'CPU per webhook (median round of each, warm-up included; the server users run until its last row was recorded; the FUB simulator, in the benchmark process, not counted):',
     '',
     '| server | server process | PostgreSQL | wrk | all | 2 cores ÷ all |',
     '|---|---|---|---|---|---|',
@@ -290,8 +281,8 @@ function cpuBudget(runs: Record<'collector' | 'receiving' | 'baseline', Run[]>, 
     row('baseline', baseline),
     '',
     `Two cores give 2,000,000 µs of CPU a second. At the baseline's rate (${Math.round(baselineRps)}/s) that is ${Math.round(2e6 / baselineRps)} µs per webhook; ` +
-      `receiving takes ${Math.round(total(receiving))} µs of it (wrk included), which leaves ${Math.round(room)} µs for recording, and recording (a first sighting: ` +
-      `its evidence, its row, the person, the dashboard's rollups, the event's claim and finish) takes ${Math.round(recording)} µs. ` +
+      `receiving takes ${Math.round(total(receiving))} µs of it (wrk's share included), which leaves ${Math.round(room)} µs for recording, and recording (a first sighting: ` +
+      `its evidence, its row, the person, the dashboard's rollups, the event's claim and finish) takes ${Math.round(recording)} µs of the server's and PostgreSQL's CPU. ` +
       (room > 0
         ? `Taking webhooks at the baseline's rate and recording them as fast as they come would need recording to cost ${ratio(recording, room)} less than it does here. `
         : "Receiving alone already takes the whole budget at the baseline's rate. ") +

@@ -38,6 +38,12 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** CPU seconds (user + system) of this process's children that have ended and been waited for. */
+export function reapedChildrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
 /**
  * CPU seconds the machine's PostgreSQL processes have used so far (server, backends, WAL writer,
  * checkpointer). Over a run, the difference of two readings: the pools keep their backends alive,
