@@ -10,7 +10,7 @@ export type { Logger };
 const LOG_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 /** How long a process about to exit waits for its log reader to take its last lines. */
-export const LAST_LINES_WAIT_MS = 3000;
+const LAST_LINES_WAIT_MS = 3000;
 
 /**
  * JSON lines on stdout, or on stderr when told (the CLI keeps stdout for its tables); scope it with
@@ -29,13 +29,12 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
 }
 
 /**
- * Resolves once every line logged so far is written, or after `timeoutMs`, when the lines
- * still waiting are given up (a reader that stalls must not hold the exit). Before process.exit: a
- * line still being written when the process exits is lost, and its neighbours spliced, when the log
- * reader is behind.
+ * Exits once every line logged so far is written, or after LAST_LINES_WAIT_MS, when the lines still
+ * waiting are given up (a reader that stalls must not hold the exit). Exiting at once would lose a
+ * line still being written, and splice its neighbours, when the log reader is behind.
  */
-export async function flushLogs(timeoutMs: number): Promise<void> {
-  await Promise.all([...streams.values()].map((stream) => flushStream(stream, timeoutMs)));
+export function exitWhenLogged(code: number): void {
+  void Promise.all([...streams.values()].map((stream) => flushStream(stream, LAST_LINES_WAIT_MS))).then(() => process.exit(code));
 }
 
 function flushStream(stream: SonicBoom, timeoutMs: number): Promise<void> {
@@ -87,16 +86,17 @@ function logStream(fd: 1 | 2): SonicBoom {
   // pipe answers EAGAIN instead of holding a thread, which process.exit would wait for.
   void (fd === 1 ? process.stdout.fd : process.stderr.fd);
   const stream = pino.destination({ dest: fd, sync: false, minLength: 1, maxLength: LOG_BACKLOG_BYTES });
-  let dropped = { lines: 0, bytes: 0 };
+  let dropped = { droppedLines: 0, droppedBytes: 0 };
   stream.on('drop', (data: string) => {
-    dropped = { lines: dropped.lines + 1, bytes: dropped.bytes + Buffer.byteLength(data) };
+    dropped = { droppedLines: dropped.droppedLines + 1, droppedBytes: dropped.droppedBytes + Buffer.byteLength(data) };
   });
   // 'drain': everything waiting was written; now there is room to say what was not.
+  const notices = createLogger('warn', stream);
   stream.on('drain', () => {
-    if (dropped.lines === 0) return;
-    const line = { level: 'warn', time: new Date().toISOString(), service: 'fub-collector', droppedLines: dropped.lines, droppedBytes: dropped.bytes };
-    dropped = { lines: 0, bytes: 0 };
-    stream.write(`${JSON.stringify({ ...line, msg: 'log lines dropped: the log was not read fast enough' })}\n`);
+    if (dropped.droppedLines === 0) return;
+    const said = dropped;
+    dropped = { droppedLines: 0, droppedBytes: 0 };
+    notices.warn(said, 'log lines dropped: the log was not read fast enough');
   });
   stream.flushSync = () => boundedFlushSync(stream);
   streams.set(fd, stream);

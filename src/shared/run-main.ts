@@ -1,6 +1,6 @@
 import type { Command, OptionValues } from 'commander';
 import { explainError, isExpectedError } from './explain-error.js';
-import { flushLogs, LAST_LINES_WAIT_MS } from './logger.js';
+import { exitWhenLogged } from './logger.js';
 
 /** What a command's work ends with: an exit code, or 'running' for a server that stays up. */
 export type MainResult = number | 'running';
@@ -37,5 +37,5 @@ function fail(error: unknown): void {
 
 /** Exits once stdout has drained, the log's lines too: writes to a pipe are asynchronous. */
 function exitAfterOutput(code: number): void {
-  process.stdout.write('', () => void flushLogs(LAST_LINES_WAIT_MS).then(() => process.exit(code)));
+  process.stdout.write('', () => exitWhenLogged(code));
 }

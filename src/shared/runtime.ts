@@ -5,7 +5,7 @@ import { openDatabase } from './db/open-database.js';
 import { createFubClient, fubConnection, type FubClient, type FubClientOptions } from './fub/fub-client.js';
 import { FubClock } from './fub/fub-clock.js';
 import { FubRateLimiter } from './fub/rate-limiter.js';
-import { abandonLogs, createLogger, flushLogs, LAST_LINES_WAIT_MS, type Logger } from './logger.js';
+import { abandonLogs, createLogger, exitWhenLogged, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 
 /** The parts every entrypoint shares: one database pool and one FUB rate budget. */
@@ -125,12 +125,11 @@ export function onShutdown(log: Logger, stop: () => Promise<void>): void {
     }
     stopping = true;
     log.info({ signal }, 'shutting down');
-    const exit = (code: number) => void flushLogs(LAST_LINES_WAIT_MS).then(() => process.exit(code));
     stop().then(
-      () => exit(0),
+      () => exitWhenLogged(0),
       (error: unknown) => {
         log.error({ err: error }, 'shutdown failed');
-        exit(1);
+        exitWhenLogged(1);
       },
     );
   };
