@@ -207,7 +207,7 @@ await withPostgres(async () => {
       runs.receiving.push(await once(['--import', 'tsx', 'bench/ack-only-server.ts'], '/webhooks/fub', serviceEnv(sim, tdb.url), signed, true));
       runs.baseline.push(await once(['--import', 'tsx', 'bench/baseline-server.ts'], '/ingest', { DATABASE_URL: tdb.url }, () => ({})));
     }
-    const median = (list: Run[]) => [...list].sort((a, b) => a.rps - b.rps)[Math.floor(list.length / 2)]!;
+    const median = (list: Run[]) => medianBy(list, (r) => r.rps);
     const collector = median(runs.collector);
     const receiving = median(runs.receiving);
     const baseline = median(runs.baseline);
@@ -246,6 +246,11 @@ await withPostgres(async () => {
   }
 });
 
+/** The middle one of `values` by `key` (the upper middle of an even count). */
+function medianBy<T>(values: T[], key: (v: T) => number): T {
+  return [...values].sort((a, b) => key(a) - key(b))[Math.floor(values.length / 2)]!;
+}
+
 /**
  * Where the 2 cores go, per webhook, in the median round of each server: the server process,
  * PostgreSQL and wrk (from /proc, warm-up included). The server users run is counted to its last
@@ -254,10 +259,9 @@ await withPostgres(async () => {
  * record them all.
  */
 function cpuBudget(runs: Record<'collector' | 'receiving' | 'baseline', Run[]>, baselineRps: number): string[] {
-  const median = <T>(values: T[], key: (v: T) => number): T => [...values].sort((a, b) => key(a) - key(b))[Math.floor(values.length / 2)]!;
   const of = (list: Run[], pick: (r: Run) => CpuPerWebhook | undefined): CpuPerWebhook | undefined => {
     const all = list.map(pick).filter((c): c is CpuPerWebhook => c !== undefined);
-    return all.length === 0 ? undefined : median(all, (c) => c.server + c.postgres + c.wrk);
+    return all.length === 0 ? undefined : medianBy(all, (c) => c.server + c.postgres + c.wrk);
   };
   const collector = of(runs.collector, (r) => r.cpuToLastRow);
   const receiving = of(runs.receiving, (r) => r.cpu);

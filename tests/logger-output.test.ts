@@ -10,19 +10,27 @@ const FIXTURE = 'tests/fixtures/processes/log-lines.ts';
 
 type Child = ChildProcessByStdio<null, Readable, Readable>;
 
-function start(args: string[], nodeFlags: string[] = []): Child {
-  return spawn(process.execPath, [...nodeFlags, '--import', 'tsx', FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** The fixture, logging on stdout, or on stderr (as the CLI does) with `logFd` 2. */
+function start(args: string[], nodeFlags: string[] = [], logFd: 1 | 2 = 1): Child {
+  return spawn(process.execPath, [...nodeFlags, '--import', 'tsx', FIXTURE, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(logFd === 2 ? { env: { ...process.env, LOG_FD: '2' } } : {}),
+  });
 }
 
-/** Resolves with what the child wrote on stderr up to `word`. */
-function said(child: Child, word: string): Promise<string> {
+/** The child's log, and the stream it says its words on (the other one). */
+const logOf = (child: Child, logFd: 1 | 2): Readable => (logFd === 1 ? child.stdout : child.stderr);
+const wordsOf = (child: Child, logFd: 1 | 2): Readable => (logFd === 1 ? child.stderr : child.stdout);
+
+/** Resolves with what the child wrote, up to `word`, on the stream it says its words on. */
+function said(child: Child, word: string, logFd: 1 | 2 = 1): Promise<string> {
   return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (stderr.includes(word)) resolve(stderr);
+    let words = '';
+    wordsOf(child, logFd).on('data', (chunk: Buffer) => {
+      words += chunk.toString();
+      if (words.includes(word)) resolve(words);
     });
-    child.once('exit', (code, signal) => reject(new Error(`exited (${code ?? signal}) before saying ${word}: ${stderr.slice(-500)}`)));
+    child.once('exit', (code, signal) => reject(new Error(`exited (${code ?? signal}) before saying ${word}: ${words.slice(-500)}`)));
   });
 }
 
@@ -30,15 +38,16 @@ function exitOf(child: Child): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
-/** Everything the child writes on stdout, once `startReading` resolves (a reader that lags). */
-async function readAll(child: Child, startReading: Promise<unknown>): Promise<string> {
-  child.stdout.pause();
+/** Everything the child logs, once `startReading` resolves (a reader that lags). */
+async function readAll(child: Child, startReading: Promise<unknown>, logFd: 1 | 2 = 1): Promise<string> {
+  const log = logOf(child, logFd);
+  log.pause();
   await startReading;
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stdout.resume();
-  await new Promise((resolve) => child.stdout.once('end', resolve));
-  return stdout;
+  let text = '';
+  log.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  log.resume();
+  await new Promise((resolve) => log.once('end', resolve));
+  return text;
 }
 
 /** The lines written, by message and the fixture's numbers, and any line that is not whole JSON. */
@@ -99,34 +108,17 @@ describe('log output on stdout', function () {
     expect(messages).to.include('shutting down');
   });
 
-  it('writes every line, whole and in order, before a command exits, to a reader that lags', async () => {
-    const child = start(['20', '100', 'finish']);
-    const exited = exitOf(child);
-    const stdout = await readAll(child, said(child, 'logged').then(() => sleep(1000)));
-    expect(await exited).to.equal(3);
-    const { numbers, broken } = linesIn(stdout);
-    expect(broken, 'lines that are not whole JSON').to.deep.equal([]);
-    expect(numbers).to.deep.equal(upTo(2000));
-  });
-
-  it('writes every line, whole and in order, before a command logging on stderr (the CLI) exits, to a reader that lags', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, '20', '100', 'finish'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LOG_FD: '2' },
+  for (const [logFd, who] of [[1, 'a command'], [2, 'a command logging on stderr (the CLI)']] as const) {
+    it(`writes every line, whole and in order, before ${who} exits, to a reader that lags`, async () => {
+      const child = start(['20', '100', 'finish'], [], logFd);
+      const exited = exitOf(child);
+      const log = await readAll(child, said(child, 'logged', logFd).then(() => sleep(1000)), logFd);
+      expect(await exited).to.equal(3);
+      const { numbers, broken } = linesIn(log);
+      expect(broken, 'lines that are not whole JSON').to.deep.equal([]);
+      expect(numbers).to.deep.equal(upTo(2000));
     });
-    const exited = exitOf(child);
-    child.stderr.pause();
-    await new Promise<void>((resolve) => child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('logged') && resolve()));
-    await sleep(1000);
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stderr.resume();
-    await new Promise((resolve) => child.stderr.once('end', resolve));
-    expect(await exited).to.equal(3);
-    const { numbers, broken } = linesIn(stderr);
-    expect(broken, 'lines that are not whole JSON').to.deep.equal([]);
-    expect(numbers).to.deep.equal(upTo(2000));
-  });
+  }
 
   for (const [end, code] of [['shutdown', 0], ['late-throw', 1]] as const) {
     it(`ends promptly (${end}) when the log reader has gone`, async () => {
