@@ -1,9 +1,12 @@
 import { expect } from 'chai';
 import { sql } from 'kysely';
+import { loadConfig } from '../src/shared/config.js';
 import { createDb, poolOf, PREPARED } from '../src/shared/db/database.js';
+import { createLogger } from '../src/shared/logger.js';
+import { openRuntime } from '../src/shared/runtime.js';
 import { recordPersonReports } from '../src/shared/stages/record-person-reports.js';
 import { toInboxEvents } from '../src/webhook/parse-webhook.js';
-import { storeDeliveries } from '../src/webhook/webhook-events.repository.js';
+import { claimStatement, storeDeliveries } from '../src/webhook/webhook-events.repository.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 // What every pooled connection is set up with: the hot statements (inbox insert, a rebuild's) are
@@ -64,6 +67,36 @@ describe('database connections', () => {
     } finally {
       await own.destroy();
       await sql`TRUNCATE webhook_events, webhook_deliveries`.execute(tdb.db);
+    }
+  });
+
+  it('the processing pool reaches rows through indexes even when statistics say the tables are empty: a claim at a backlog of 5,000 reads the due index in order, it does not sort the backlog', async () => {
+    const own = createDb(tdb.url, { max: 1, indexedOnly: true });
+    try {
+      // The statistics of a new install (or of an inbox before a bulk move): no events waiting.
+      await sql`ANALYZE webhook_events`.execute(tdb.db);
+      await sql`INSERT INTO webhook_events (event_id, delivery_id, event, resource_ids, payload)
+                SELECT 'backlog-' || g, g, 'peopleStageUpdated', ARRAY[g]::bigint[], '{}'::json FROM generate_series(1, 5000) g`.execute(tdb.db);
+      const claim = claimStatement({ claimToken: 'plan-probe', limit: 200, leaseSeconds: 30 }).compile(own);
+      const { rows } = await poolOf(own).query<{ 'QUERY PLAN': string }>(`EXPLAIN ${claim.sql}`, [...claim.parameters]);
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).to.match(/Index Scan using webhook_events_due_idx/);
+      expect(plan).to.not.match(/Sort|Seq Scan|Bitmap/);
+    } finally {
+      await own.destroy();
+      await sql`TRUNCATE webhook_events`.execute(tdb.db);
+    }
+  });
+
+  it('the service records on such a pool, and only there: its other pool still scans and sorts where that is cheaper', async () => {
+    const runtime = await openRuntime(loadConfig({ FUB_API_KEY: 'key', FUB_SYSTEM: 'fub-collector', FUB_SYSTEM_KEY: 'secret', DATABASE_URL: tdb.url }), createLogger('silent'));
+    try {
+      const settings = async (db: typeof tdb.db) =>
+        (await sql<{ seqscan: string; sort: string }>`SELECT current_setting('enable_seqscan') AS seqscan, current_setting('enable_sort') AS sort`.execute(db)).rows[0];
+      expect(await settings(runtime.processingDb)).to.deep.equal({ seqscan: 'off', sort: 'off' });
+      expect(await settings(runtime.db)).to.deep.equal({ seqscan: 'on', sort: 'on' });
+    } finally {
+      await runtime.close();
     }
   });
 

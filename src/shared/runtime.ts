@@ -78,6 +78,7 @@ export async function openRuntime(config: Config, log: Logger = createLogger(con
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     max: config.processingDbConnections,
     applicationName: 'fub-collector-processing',
+    indexedOnly: true,
   });
   const inboxDb = createInboxDb(location.url, config.databaseStatementTimeoutMs);
   return composeRuntime({
