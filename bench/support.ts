@@ -44,21 +44,28 @@ export function reapedChildrenCpuSeconds(): number {
   return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
-/**
- * CPU seconds the machine's PostgreSQL processes have used so far (server, backends, WAL writer,
- * checkpointer). Over a run, the difference of two readings: the pools keep their backends alive,
- * so none that did the run's work is gone by the second reading.
- */
-export function postgresCpuSeconds(): number {
-  let total = 0;
+/** CPU seconds each of the machine's PostgreSQL processes (server, backends, WAL writer, checkpointer) has used so far, by pid (/proc, in ns). */
+export function postgresCpuByPid(): Map<number, number> {
+  const byPid = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith('postgres')) total += cpuSecondsOf(Number(entry));
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith('postgres')) byPid.set(Number(entry), Number(readFileSync(`/proc/${entry}/schedstat`, 'utf8').split(' ')[0]) / 1e9);
     } catch {
       // gone meanwhile
     }
   }
+  return byPid;
+}
+
+/**
+ * CPU seconds PostgreSQL has used since `before` (a postgresCpuByPid reading): a process started
+ * meanwhile counts from zero. One that ended meanwhile is left out rather than taking its whole
+ * life's CPU off the sum; runs keep their pools' backends alive to the second reading.
+ */
+export function postgresCpuSince(before: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of postgresCpuByPid()) total += seconds - (before.get(pid) ?? 0);
   return total;
 }
 
