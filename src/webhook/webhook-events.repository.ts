@@ -144,14 +144,15 @@ export function claimStatement(claim: { claimToken: string; limit: number; lease
     UPDATE webhook_events AS e
     SET status = 'processing', attempts = e.attempts + 1, locked_by = ${claim.claimToken},
         locked_until = now() + make_interval(secs => ${claim.leaseSeconds})
-    FROM (
+    -- The due ids as an array first: the rows are then reached by primary key, never by joining
+    -- the whole inbox to them.
+    WHERE e.id = ANY(ARRAY(
       SELECT id FROM webhook_events
       WHERE status IN ('received', 'failed') AND next_attempt_at <= now()
       ORDER BY next_attempt_at, id
       LIMIT ${claim.limit}
       FOR UPDATE SKIP LOCKED
-    ) AS due
-    WHERE e.id = due.id
+    ))
     RETURNING e.*
   `;
 }
@@ -174,21 +175,24 @@ export type EventResult =
  * Finishes claimed events in one statement; returns the ids finished. An id missing from the answer
  * lost its lease (another worker re-claimed it). Runs in the caller's transaction when given one, so
  * events end with the rows they recorded.
- * Each row finds its outcome by its place in the arrays rather than by a join: planned as a join, the
- * planner (counting on few events in 'processing') walked every outcome for every row, 1,000 x 1,000
- * comparisons for a bulk move's batch; the ids themselves reach the rows through the primary key.
+ * Each row looks its outcome up by id in one JSON object (a binary search) rather than by a join:
+ * planned as a join, the planner (counting on few events in 'processing') walked every outcome for
+ * every row, 1,000 x 1,000 comparisons for a bulk move's batch.
  */
 export async function finishEvents(db: Db | Trx, claimToken: string, results: readonly { id: number; result: EventResult }[]): Promise<Set<number>> {
   if (results.length === 0) return new Set();
-  const col = <T>(pick: (r: EventResult) => T): T[] => results.map((r) => pick(r.result));
+  const outcomes = Object.fromEntries(
+    results.map(({ id, result: r }) => [
+      id,
+      { status: r.status, message: r.status === 'completed' ? null : r.status === 'ignored' ? r.reason : r.error, retryAt: r.status === 'failed' ? r.retryAt : null },
+    ]),
+  );
   const { rows } = await sql<{ id: number }>`${sql.raw(`${PREPARED}finish_events */`)}
     UPDATE webhook_events e SET
       (status, locked_by, locked_until, processed_at, error_message, next_attempt_at) = (
-        SELECT u.status, NULL::text, NULL::timestamptz, CASE WHEN u.status = 'failed' THEN NULL ELSE now() END, u.message, coalesce(u.retry_at, e.next_attempt_at)
-        FROM (SELECT array_position(${results.map((r) => r.id)}::bigint[], e.id) AS i) AS p,
-             LATERAL (SELECT (${col((r) => r.status)}::text[])[p.i] AS status,
-                             (${col((r) => (r.status === 'completed' ? null : r.status === 'ignored' ? r.reason : r.error))}::text[])[p.i] AS message,
-                             (${col((r) => (r.status === 'failed' ? r.retryAt : null))}::timestamptz[])[p.i] AS retry_at) AS u)
+        SELECT o->>'status', NULL::text, NULL::timestamptz, CASE WHEN o->>'status' = 'failed' THEN NULL ELSE now() END, o->>'message',
+               coalesce((o->>'retryAt')::timestamptz, e.next_attempt_at)
+        FROM (SELECT ${JSON.stringify(outcomes)}::jsonb -> e.id::text AS o) AS u)
     WHERE e.id = ANY(${results.map((r) => r.id)}::bigint[]) AND e.locked_by = ${claimToken} AND e.status = 'processing'
     RETURNING e.id`.execute(db);
   return new Set(rows.map((r) => Number(r.id)));

@@ -37,7 +37,8 @@ export interface DbOptions {
   planOnce?: boolean;
   /**
    * Never scan a table whole or sort rows an index gives in order, whatever the statistics say: only
-   * for a pool whose every statement reaches its rows through indexes (the event processor's). Its
+   * for a pool whose statements reach their rows through indexes, with key conditions (the event
+   * processor's; learning a new stage's name, rare, still reads stage_changes whole either way). Its
    * tables change faster than ANALYZE follows (a new install; a bulk move the last ANALYZE never saw,
    * autovacuum waiting for a tenth of the table to change), and with statistics that say "few rows"
    * the planner scanned people, evidence and history whole for every batch, and sorted the whole

@@ -160,7 +160,9 @@ export async function writePeopleHistory(trx: Trx, writes: readonly HistoryWrite
                   ${v((r) => r.stage_from_id)}::bigint[], ${v((r) => r.stage_to_id)}::bigint[], ${v((r) => r.seq)}::smallint[],
                   ${v((r) => r.source)}::text[], ${v((r) => r.event_id)}::text[], ${v((r) => r.received_at)}::timestamptz[])
         AS u(id, kind, stage_from, stage_from_id, stage_to_id, seq, source, event_id, received_at)
-      WHERE s.id = u.id
+      -- The ids again as a key condition, in each UPDATE: the rows are then reached by index, never
+      -- by walking the whole table to join it.
+      WHERE s.id = u.id AND s.id = ANY(${v((r) => r.id)}::bigint[])
     ), person AS (
       UPDATE people p SET
         stage = u.stage, stage_id = u.stage_id, stage_changed_at = u.stage_changed_at,
@@ -189,7 +191,7 @@ export async function writePeopleHistory(trx: Trx, writes: readonly HistoryWrite
       ) AS u(person_id, stage, stage_id, stage_changed_at, has_read, read_stage, read_stage_id, read_updated, read_at,
              has_deleted, deleted_at, has_first_name, first_name, has_last_name, last_name, has_user_id, assigned_user_id,
              has_user_name, assigned_user_name, has_lead_source, lead_source)
-      WHERE p.person_id = u.person_id
+      WHERE p.person_id = u.person_id AND p.person_id = ANY(${p((w) => w.personId)}::bigint[])
     )
     INSERT INTO stage_changes (person_id, first_name, last_name, kind, stage_from, stage_from_id, stage_to, stage_to_id, changed_at, seq,
                                received_at, source, event_id, assigned_user_id, assigned_user_name, lead_source)

@@ -26,11 +26,15 @@ export async function fillMissingDetails(trx: Trx, people: readonly { personId: 
                   ${col((d) => d.assignedUserId)}::bigint[], ${col((d) => d.assignedUserName)}::text[], ${col((d) => d.leadSource)}::text[])
         AS u(person_id, first_name, last_name, assigned_user_id, assigned_user_name, lead_source)
     ), target AS (
+      -- The people again as a key condition: their rows are looked up by person (an index), whatever
+      -- the statistics say. Joined as a whole, the table was walked for every batch once a burst of
+      -- first sightings left many rows without names (0.8 s for 200 people among 6,000 rows).
       SELECT s.id, k.*,
              k.has_name AND s.first_name IS NULL AND s.last_name IS NULL AS fill_name,
              k.has_agent AND s.assigned_user_id IS NULL AND s.assigned_user_name IS NULL AS fill_agent,
              k.lead_source IS NOT NULL AND s.lead_source IS NULL AS fill_source
       FROM stage_changes s JOIN known k ON k.person_id = s.person_id
+      WHERE s.person_id = ANY(${people.map((p) => p.personId)}::bigint[])
     )
     UPDATE stage_changes s SET
       first_name = CASE WHEN t.fill_name THEN t.first_name ELSE s.first_name END,
@@ -39,5 +43,6 @@ export async function fillMissingDetails(trx: Trx, people: readonly { personId: 
       assigned_user_name = CASE WHEN t.fill_agent THEN t.assigned_user_name ELSE s.assigned_user_name END,
       lead_source = CASE WHEN t.fill_source THEN t.lead_source ELSE s.lead_source END
     FROM target t
-    WHERE s.id = t.id AND (t.fill_name OR t.fill_agent OR t.fill_source)`.execute(trx);
+    WHERE s.id = t.id AND (t.fill_name OR t.fill_agent OR t.fill_source)
+      AND s.id = ANY(ARRAY(SELECT id FROM target WHERE fill_name OR fill_agent OR fill_source))`.execute(trx);
 }
