@@ -44,4 +44,13 @@ describe('finishing a claimed batch', () => {
       { event_id: 'e6', status: 'processing', error_message: null, next_attempt_at: 'unchanged', locked_by: 'theirs', processed_at: false },
     ]);
   });
+
+  it('ends an event whose error text holds NUL or a lone surrogate, with that text made storable', async () => {
+    await sql`INSERT INTO webhook_events (event_id, delivery_id, event, resource_ids, payload) VALUES ('odd', 1, 'peopleUpdated', '{1}', '{}')`.execute(tdb.db);
+    const [row] = await claimDueEvents(tdb.db, { claimToken: 'mine', limit: 1, leaseSeconds: 30 });
+    const finished = await finishEvents(tdb.db, 'mine', [{ id: row!.id, result: { status: 'dead', error: 'FUB said \u0000 nothing \ud800 useful' } }]);
+    expect([...finished]).to.deep.equal([row!.id]);
+    const stored = await tdb.db.selectFrom('webhook_events').select(['status', 'error_message']).executeTakeFirstOrThrow();
+    expect(stored).to.deep.equal({ status: 'dead', error_message: 'FUB said  nothing \ufffd useful' });
+  });
 });

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { poolOf, PREPARED, type Db, type Trx } from '../shared/db/database.js';
 import type { WebhookEventRow, WebhookEventStatus } from '../shared/db/schema.js';
+import { cleanFubText } from '../shared/fub/fub-text.js';
 import type { InboxEvent } from './parse-webhook.js';
 
 export interface StoredDelivery {
@@ -184,7 +185,12 @@ export async function finishEvents(db: Db | Trx, claimToken: string, results: re
   const outcomes = Object.fromEntries(
     results.map(({ id, result: r }) => [
       id,
-      { status: r.status, message: r.status === 'completed' ? null : r.status === 'ignored' ? r.reason : r.error, retryAt: r.status === 'failed' ? r.retryAt : null },
+      {
+        status: r.status,
+        // jsonb refuses NUL and lone surrogates, which an error's text may hold: the event must end all the same.
+        message: r.status === 'completed' ? null : cleanFubText(r.status === 'ignored' ? r.reason : r.error),
+        retryAt: r.status === 'failed' ? r.retryAt : null,
+      },
     ]),
   );
   const { rows } = await sql<{ id: number }>`${sql.raw(`${PREPARED}finish_events */`)}
