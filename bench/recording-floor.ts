@@ -33,7 +33,7 @@ export interface FloorPart {
 
 export interface RecordingFloor {
   events: number;
-  /** The writes recording cannot do without, then the inbox's claim and finish, then the baseline's. */
+  /** The rows recording writes (people, evidence, stage_changes); the inbox's claim and finish follow. */
   rows: FloorPart[];
   claim: FloorPart;
   finish: FloorPart;
