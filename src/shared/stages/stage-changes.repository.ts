@@ -17,12 +17,13 @@ export interface KnownDetails {
  */
 export async function fillMissingDetails(trx: Trx, people: readonly { personId: number; details: KnownDetails }[]): Promise<void> {
   if (people.length === 0) return;
+  const ids = people.map((p) => p.personId);
   const col = <T>(pick: (d: KnownDetails) => T): T[] => people.map((p) => pick(p.details));
   await sql`
     WITH known AS (
       SELECT u.*, (u.first_name IS NOT NULL OR u.last_name IS NOT NULL) AS has_name,
              (u.assigned_user_id IS NOT NULL OR u.assigned_user_name IS NOT NULL) AS has_agent
-      FROM unnest(${people.map((p) => p.personId)}::bigint[], ${col((d) => d.firstName)}::text[], ${col((d) => d.lastName)}::text[],
+      FROM unnest(${ids}::bigint[], ${col((d) => d.firstName)}::text[], ${col((d) => d.lastName)}::text[],
                   ${col((d) => d.assignedUserId)}::bigint[], ${col((d) => d.assignedUserName)}::text[], ${col((d) => d.leadSource)}::text[])
         AS u(person_id, first_name, last_name, assigned_user_id, assigned_user_name, lead_source)
     ), target AS (
@@ -34,7 +35,9 @@ export async function fillMissingDetails(trx: Trx, people: readonly { personId: 
              k.has_agent AND s.assigned_user_id IS NULL AND s.assigned_user_name IS NULL AS fill_agent,
              k.lead_source IS NOT NULL AND s.lead_source IS NULL AS fill_source
       FROM stage_changes s JOIN known k ON k.person_id = s.person_id
-      WHERE s.person_id = ANY(${people.map((p) => p.personId)}::bigint[])
+      WHERE s.person_id = ANY(${ids}::bigint[])
+    ), fill AS (
+      SELECT * FROM target WHERE fill_name OR fill_agent OR fill_source
     )
     UPDATE stage_changes s SET
       first_name = CASE WHEN t.fill_name THEN t.first_name ELSE s.first_name END,
@@ -42,7 +45,6 @@ export async function fillMissingDetails(trx: Trx, people: readonly { personId: 
       assigned_user_id = CASE WHEN t.fill_agent THEN t.assigned_user_id ELSE s.assigned_user_id END,
       assigned_user_name = CASE WHEN t.fill_agent THEN t.assigned_user_name ELSE s.assigned_user_name END,
       lead_source = CASE WHEN t.fill_source THEN t.lead_source ELSE s.lead_source END
-    FROM target t
-    WHERE s.id = t.id AND (t.fill_name OR t.fill_agent OR t.fill_source)
-      AND s.id = ANY(ARRAY(SELECT id FROM target WHERE fill_name OR fill_agent OR fill_source))`.execute(trx);
+    FROM fill t
+    WHERE s.id = t.id AND s.id = ANY(ARRAY(SELECT id FROM fill))`.execute(trx);
 }
