@@ -20,6 +20,8 @@ describe('finishing a claimed batch', () => {
     const theirs = await claimDueEvents(tdb.db, { claimToken: 'theirs', limit: 5, leaseSeconds: 30 });
     const id = (eventId: string) => [...mine, ...theirs].find((row) => row.event_id === eventId)!.id;
     const retryAt = new Date('2030-01-02T03:04:05.000Z');
+    // Every event was stored due at once in one statement: one next_attempt_at, which only a failure moves.
+    const { next_attempt_at: due } = await tdb.db.selectFrom('webhook_events').select('next_attempt_at').where('event_id', '=', 'e1').executeTakeFirstOrThrow();
     const finished = await finishEvents(tdb.db, 'mine', [
       { id: id('e4'), result: { status: 'failed', error: 'FUB answered 500', retryAt } },
       { id: id('e1'), result: { status: 'completed' } },
@@ -34,7 +36,7 @@ describe('finishing a claimed batch', () => {
       .select(['event_id', 'status', 'error_message', 'next_attempt_at', 'locked_by', 'processed_at'])
       .orderBy('event_id')
       .execute();
-    const claimedAt = mine[0]!.next_attempt_at.getTime();
+    const claimedAt = due.getTime();
     expect(rows.map((r) => ({ ...r, next_attempt_at: r.next_attempt_at.getTime() === claimedAt ? 'unchanged' : r.next_attempt_at.toISOString(), processed_at: r.processed_at !== null }))).to.deep.equal([
       { event_id: 'e1', status: 'completed', error_message: null, next_attempt_at: 'unchanged', locked_by: null, processed_at: true },
       { event_id: 'e2', status: 'ignored', error_message: 'event "peopleTagsCreated" cannot change a stage', next_attempt_at: 'unchanged', locked_by: null, processed_at: true },

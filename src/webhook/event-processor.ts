@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ProcessingConfig } from '../shared/config.js';
 import type { Db } from '../shared/db/database.js';
-import type { WebhookEventRow } from '../shared/db/schema.js';
 import { PEOPLE_PER_REQUEST, type FubClient, type FubPerson } from '../shared/fub/fub-client.js';
 import { idsForLog, idsInWords } from '../shared/ids-for-log.js';
 import type { Logger } from '../shared/logger.js';
@@ -18,7 +17,7 @@ import { PersonNotFoundError, refusedForItsData, resultOfFailure } from './event
 import { fetchPeopleInChunks, type PeopleFetch, type PersonRead } from './fetch-people.js';
 import { planEvent, type EventPlan } from './plan-event.js';
 import type { ReceivingLoad } from './receiving-load.js';
-import { claimDueEvents, expireLeases, finishEvents, releaseEvents, type EventResult } from './webhook-events.repository.js';
+import { claimDueEvents, expireLeases, finishEvents, releaseEvents, type ClaimedEvent, type EventResult } from './webhook-events.repository.js';
 
 export interface EventProcessorOptions extends ProcessingConfig {
   /** Events claimed per round; their people are fetched together (100 per FUB call) and recorded together. */
@@ -42,7 +41,7 @@ export interface EventProcessor {
 
 /** A claimed event, what it takes, and the time it can be trusted with (FUB's clock). */
 interface PlannedEvent {
-  row: WebhookEventRow;
+  row: ClaimedEvent;
   plan: EventPlan;
   /** `eventCreated` when it can be FUB's own (see trustedEventTime). */
   eventTime: Date | null;
@@ -158,8 +157,8 @@ export function createEventProcessor(deps: {
    * Plans each event with the time it can be trusted with. An `eventCreated` past FUB's clock at
    * receipt is checked against a fresh reading of FUB's clock first (one call per batch at most).
    */
-  async function planEvents(rows: WebhookEventRow[]): Promise<PlannedEvent[]> {
-    const fubReceived = (row: WebhookEventRow): Date => fub.clock.toFub(row.received_at.getTime());
+  async function planEvents(rows: ClaimedEvent[]): Promise<PlannedEvent[]> {
+    const fubReceived = (row: ClaimedEvent): Date => fub.clock.toFub(row.received_at.getTime());
     const suspicious = rows.filter((row) => row.event_created !== null && trustedEventTime(row.event_created, fubReceived(row)) === null);
     const heardAt = fub.clock.heardAtMs;
     if (suspicious.length > 0 && (heardAt === undefined || suspicious.some((row) => heardAt < row.received_at.getTime()))) {
@@ -344,7 +343,7 @@ export function createEventProcessor(deps: {
     log.info({ released: plans.length }, 'released events for shutdown');
   }
 
-  function eventLogOf(row: WebhookEventRow): Logger {
+  function eventLogOf(row: ClaimedEvent): Logger {
     return log.child({ eventId: row.event_id, event: row.event, ...idsForLog(row.resource_ids), attempt: row.attempts });
   }
 
@@ -480,12 +479,12 @@ function failureOf(failed: readonly FailedRead[], missing: readonly number[]): E
 }
 
 /** First attempts of events no bigger than one FUB call share the batch's calls. */
-function sharesFetch(row: WebhookEventRow, plan: Extract<EventPlan, { kind: 'fetch' }>): boolean {
+function sharesFetch(row: ClaimedEvent, plan: Extract<EventPlan, { kind: 'fetch' }>): boolean {
   return row.attempts <= 1 && plan.personIds.length <= PEOPLE_PER_REQUEST;
 }
 
 /** What a fetch tells about one person: the move the event dates (if any) and the read. */
-function reportOfRead(row: WebhookEventRow, personId: number, person: FubPerson | undefined, moved: Evidence | null): PersonReports | null {
+function reportOfRead(row: ClaimedEvent, personId: number, person: FubPerson | undefined, moved: Evidence | null): PersonReports | null {
   const evidence: Evidence[] = moved ? [moved] : [];
   const snapshot = person ? snapshotFromRead(person, { source: `webhook_${row.event}`, eventId: row.event_id, receivedAt: row.received_at }) : null;
   if (snapshot) evidence.push(snapshot);

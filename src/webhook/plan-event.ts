@@ -1,5 +1,5 @@
-import type { WebhookEventRow } from '../shared/db/schema.js';
 import { cleanFubText, MAX_STAGE_NAME_LENGTH } from '../shared/fub/fub-text.js';
+import type { ClaimedEvent } from './webhook-events.repository.js';
 
 /** What processing one inbox event takes, decided from the stored event alone (no I/O). */
 export type EventPlan =
@@ -17,7 +17,7 @@ export type EventPlan =
 // Events after which a person's stage may differ. peopleUpdated also fires on a stage move.
 const PERSON_EVENTS = new Set(['peopleStageUpdated', 'peopleUpdated', 'peopleCreated', 'peopleDeleted']);
 
-export function planEvent(row: Pick<WebhookEventRow, 'event' | 'resource_ids' | 'event_created' | 'payload'>): EventPlan {
+export function planEvent(row: Pick<ClaimedEvent, 'event' | 'resource_ids' | 'event_created' | 'payload'>): EventPlan {
   if (row.event === '') return { kind: 'ignore', reason: 'no event name in payload' };
   if (!PERSON_EVENTS.has(row.event)) return { kind: 'ignore', reason: `event "${row.event}" cannot change a stage` };
   if (row.resource_ids.length === 0) return { kind: 'ignore', reason: 'no usable resourceIds in payload' };
