@@ -96,7 +96,8 @@ export function createEventProcessor(deps: {
   /**
    * One claimed batch, in three steps: the events that say it all (a named stage, a deletion, nothing
    * to do) are recorded together at once while FUB reads the people of the small events; those are
-   * recorded together once read; big or retried events then read their own people.
+   * recorded together once read (in a burst, with the named moves of the same people); big or
+   * retried events then read their own people.
    */
   async function processBatch(): Promise<number> {
     if (Date.now() - lastLeaseSweep >= options.sweepIntervalMs) {
@@ -124,16 +125,30 @@ export function createEventProcessor(deps: {
       const own = plans.filter(fetching).filter((p) => !sharesFetch(p.row, p.plan));
       shared = fetchPeopleInChunks(fub, sharing.flatMap((p) => p.plan.personIds), { ahead: SHARED_READS_AHEAD, stopped: () => stopping });
       await noteWatching(plans);
-      await record(await workOfGiven(plans.filter((p) => !fetching(p))), claim);
+      const given = await workOfGiven(plans.filter((p) => !fetching(p)));
+      // In a burst, a named move of someone this batch also reads (FUB sends peopleStageUpdated and
+      // peopleUpdated for each move) is recorded with the read, once it is in: one rebuild of that
+      // person instead of two. Otherwise it is recorded at once, without waiting for FUB.
+      const readPeople = gaveWay ? new Set(sharing.flatMap((p) => p.plan.personIds)) : new Set<number>();
+      const withReads = new Set(given.filter((w) => w.planned.plan.kind === 'stage-given' && w.reports.every((r) => readPeople.has(r.personId))));
+      await record(given.filter((w) => !withReads.has(w)), claim);
       // Reads never throw (a failed read is that person's); what does is the database, and then the
       // round fails rather than failing each event in turn: they come back when their leases end.
-      const read = await readShared(sharing, shared).catch(async (error: unknown) => {
-        if (!(error instanceof HandBack)) throw error;
-        await handBack(sharing, claim);
-        return undefined;
-      });
-      if (read !== undefined && stopping) await handBack(sharing, claim);
-      else if (read !== undefined) await record(read, claim);
+      let read: EventWork[] | undefined;
+      try {
+        read = await readShared(sharing, shared).catch(async (error: unknown) => {
+          if (!(error instanceof HandBack)) throw error;
+          await handBack(sharing, claim);
+          return undefined;
+        });
+      } catch (error) {
+        // The moves kept for the reads are recorded all the same (the round's error is the one told).
+        await record([...withReads], claim).catch(() => undefined);
+        throw error;
+      }
+      const readIn = read !== undefined && !stopping;
+      if (read !== undefined && !readIn) await handBack(sharing, claim);
+      await record([...withReads, ...(readIn && read ? read : [])], claim);
       let next = 0;
       const unstarted: PlannedEvent[] = [];
       await Promise.all(
