@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { arrayLiteral } from '../shared/db/array-literal.js';
 import { poolOf, PREPARED, type Db, type Trx } from '../shared/db/database.js';
 import type { WebhookEventRow, WebhookEventStatus } from '../shared/db/schema.js';
 import { cleanFubText } from '../shared/fub/fub-text.js';
@@ -113,14 +114,14 @@ export async function storeDeliveries(db: Db, deliveries: NewDelivery[]): Promis
     }
   });
   const { rows } = await poolOf(db).query<{ delivery_id: number; inserted: string[] }>(STORE_DELIVERIES, [
-    paths,
+    arrayLiteral(paths),
     JSON.stringify(bodies),
-    counts,
-    ords,
-    ids,
-    names,
-    resources,
-    created,
+    arrayLiteral(counts),
+    arrayLiteral(ords),
+    arrayLiteral(ids),
+    arrayLiteral(names),
+    arrayLiteral(resources),
+    arrayLiteral(created),
     `[${payloads.join(',')}]`,
   ]);
   return rows.map((row) => ({ deliveryId: row.delivery_id, inserted: new Set(row.inserted) }));
@@ -212,7 +213,7 @@ export async function finishEvents(db: Db | Trx, claimToken: string, results: re
         SELECT o->>'status', NULL::text, NULL::timestamptz, CASE WHEN o->>'status' = 'failed' THEN NULL ELSE now() END, o->>'message',
                coalesce((o->>'retryAt')::timestamptz, e.next_attempt_at)
         FROM (SELECT ${JSON.stringify(outcomes)}::jsonb -> e.id::text AS o) AS u)
-    WHERE e.id = ANY(${results.map((r) => r.id)}::bigint[]) AND e.locked_by = ${claimToken} AND e.status = 'processing'
+    WHERE e.id = ANY(${arrayLiteral(results.map((r) => r.id))}::bigint[]) AND e.locked_by = ${claimToken} AND e.status = 'processing'
     RETURNING e.id`.execute(db);
   return new Set(rows.map((r) => Number(r.id)));
 }

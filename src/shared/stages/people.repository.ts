@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { arrayLiteral } from '../db/array-literal.js';
 import { PREPARED, type Db, type Trx } from '../db/database.js';
 import type { PersonRow } from '../db/schema.js';
 
@@ -23,8 +24,9 @@ const PERSON_COLUMNS = sql.raw(
  * time. One statement (prepared: every report takes these locks) that inserts rows or locks those there.
  */
 export async function lockPeople(trx: Trx, personIds: readonly number[]): Promise<Map<number, PersonRow>> {
-  const ids = [...new Set(personIds)].sort((a, b) => a - b);
-  if (ids.length === 0) return new Map();
+  const sorted = [...new Set(personIds)].sort((a, b) => a - b);
+  if (sorted.length === 0) return new Map();
+  const ids = arrayLiteral(sorted);
   // Columns named, not *: a prepared statement whose result columns change (a migration adds one
   // while servers run) fails until its connection closes.
   const { rows } = await sql<PersonRow>`${sql.raw(`${PREPARED}lock_people */`)}
@@ -37,9 +39,9 @@ export async function lockPeople(trx: Trx, personIds: readonly number[]): Promis
     SELECT * FROM inserted UNION ALL SELECT * FROM existing`.execute(trx);
   const locked = new Map(rows.map((row) => [Number(row.person_id), row]));
   // Rows another transaction created after this statement's snapshot: lock them now.
-  const late = ids.filter((id) => !locked.has(id));
+  const late = sorted.filter((id) => !locked.has(id));
   if (late.length > 0) {
-    const rest = await trx.selectFrom('people').selectAll().where(sql<boolean>`person_id = ANY(${late}::bigint[])`).orderBy('person_id').forUpdate().execute();
+    const rest = await trx.selectFrom('people').selectAll().where(sql<boolean>`person_id = ANY(${arrayLiteral(late)}::bigint[])`).orderBy('person_id').forUpdate().execute();
     for (const row of rest) locked.set(Number(row.person_id), row);
   }
   return locked;

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { arrayLiteral, type ArrayElement } from '../db/array-literal.js';
 import { PREPARED } from '../db/database.js';
 import type { Trx } from '../db/database.js';
 import type { NewStageChange, StageChangeRow, StageEvidenceRow } from '../db/schema.js';
@@ -51,9 +52,9 @@ export async function storeReportsAndRead(trx: Trx, given: readonly PersonEviden
       ),
     ).values(),
   ];
-  const m = <T>(pick: (e: Evidence, personId: number) => T): T[] => moves.map(({ personId, e }) => pick(e, personId));
-  const r = <T>(pick: (e: SnapshotEvidence, personId: number) => T): T[] => reads.map(({ personId, e }) => pick(e, personId));
-  const people = [...new Set(given.map((g) => g.personId))];
+  const m = (pick: (e: Evidence, personId: number) => ArrayElement): string => arrayLiteral(moves.map(({ personId, e }) => pick(e, personId)));
+  const r = (pick: (e: SnapshotEvidence, personId: number) => ArrayElement): string => arrayLiteral(reads.map(({ personId, e }) => pick(e, personId)));
+  const people = arrayLiteral([...new Set(given.map((g) => g.personId))]);
   const { rows } = await sql<{ person_id: number; stored: number; watching_since: Date | null; evidence: EvidenceJson[]; changes: ChangeJson[] }>`${sql.raw(`${PREPARED}store_reports_and_read_many */`)}
     WITH moves AS (
       INSERT INTO stage_evidence (person_id, kind, at, stage, stage_id, source, event_id, received_at)
@@ -143,16 +144,16 @@ export async function writePeopleHistory(trx: Trx, writes: readonly HistoryWrite
   const remove = writes.flatMap((w) => w.remove);
   const revise = writes.flatMap((w) => w.revise);
   const insert = writes.flatMap((w) => w.insert);
-  const v = <T>(pick: (r: ChangeRevision) => T): T[] => revise.map(pick);
-  const n = <T>(pick: (r: NewStageChange) => T): T[] => insert.map(pick);
-  const p = <T>(pick: (w: HistoryWrite) => T): T[] => writes.map(pick);
+  const v = (pick: (r: ChangeRevision) => ArrayElement): string => arrayLiteral(revise.map(pick));
+  const n = (pick: (r: NewStageChange) => ArrayElement): string => arrayLiteral(insert.map(pick));
+  const p = (pick: (w: HistoryWrite) => ArrayElement): string => arrayLiteral(writes.map(pick));
   const read = (w: HistoryWrite) => w.state.lastRead;
   // A detail or state part not given keeps what the row holds: a flag per part says which.
-  const given = (pick: (w: HistoryWrite) => unknown): boolean[] => writes.map((w) => pick(w) !== undefined);
+  const given = (pick: (w: HistoryWrite) => unknown): string => arrayLiteral(writes.map((w) => pick(w) !== undefined));
   // Result columns named, not *: see lockPeople.
   const { rows } = await sql<AddedChange>`${sql.raw(`${PREPARED}write_people_history */`)}
     WITH removed AS (
-      DELETE FROM stage_changes WHERE id = ANY(${remove}::bigint[])
+      DELETE FROM stage_changes WHERE id = ANY(${arrayLiteral(remove)}::bigint[])
     ), revised AS (
       UPDATE stage_changes s SET kind = u.kind, stage_from = u.stage_from, stage_from_id = u.stage_from_id,
         stage_to_id = u.stage_to_id, seq = u.seq, source = u.source, event_id = u.event_id, received_at = u.received_at

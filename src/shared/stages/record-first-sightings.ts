@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { arrayLiteral, type ArrayElement } from '../db/array-literal.js';
 import type { Db } from '../db/database.js';
 import type { SnapshotEvidence } from './evidence.js';
 import type { PersonDetails } from './people.repository.js';
@@ -19,7 +20,7 @@ export interface FirstRead {
 export async function recordFirstSightings(db: Db, all: FirstRead[]): Promise<Set<number>> {
   const reads = [...new Map(all.map((r) => [r.personId, r])).values()];
   if (reads.length === 0) return new Set();
-  const col = <T>(pick: (r: FirstRead) => T): T[] => reads.map(pick);
+  const col = (pick: (r: FirstRead) => ArrayElement): string => arrayLiteral(reads.map(pick));
   const { rows } = await sql<{ person_id: number }>`
     WITH input AS (
       SELECT u.*, coalesce(u.given_stage_id, (SELECT n.stage_id FROM stage_names n WHERE n.name = u.stage)) AS stage_id,

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { arrayLiteral, type ArrayElement } from '../db/array-literal.js';
 import type { Trx } from '../db/database.js';
 
 /** What is known of a person when a row is recorded: it goes on the row. */
@@ -17,8 +18,8 @@ export interface KnownDetails {
  */
 export async function fillMissingDetails(trx: Trx, people: readonly { personId: number; details: KnownDetails }[]): Promise<void> {
   if (people.length === 0) return;
-  const ids = people.map((p) => p.personId);
-  const col = <T>(pick: (d: KnownDetails) => T): T[] => people.map((p) => pick(p.details));
+  const ids = arrayLiteral(people.map((p) => p.personId));
+  const col = (pick: (d: KnownDetails) => ArrayElement): string => arrayLiteral(people.map((p) => pick(p.details)));
   await sql`
     WITH known AS (
       SELECT u.*, (u.first_name IS NOT NULL OR u.last_name IS NOT NULL) AS has_name,
