@@ -86,6 +86,33 @@ describe("a person's named move and FUB's read of them, in one batch", function 
     ]);
   });
 
+  it('after a full claim (a backlog), takes the next batch as in a burst', async () => {
+    await h.reset();
+    h.sim.setClock(new Date(Math.floor(Date.now() / 1000) * 1000 - 120_000));
+    for (const id of [1, 2, 3]) h.sim.addPerson(id, 'Lead', new Date(h.sim.now().getTime() - 3 * DAY));
+    expect((await h.newPoller().runOnce()).status).to.equal('succeeded');
+    h.sim.advanceClock(60_000);
+    for (const id of [1, 2, 3]) {
+      const move = h.sim.movePerson(id, 'ACQ - Offers Made');
+      expect((await h.deliver(move.stageUpdated)).status).to.equal(200);
+      expect((await h.deliver(move.peopleUpdated)).status).to.equal(200);
+    }
+    // Batches of 2: person 1's two events fill the first claim; the backlog it shows makes the next
+    // claim a burst's (up to 10), which records each of persons 2 and 3 in one transaction.
+    const processor = createEventProcessor({ db: h.tdb.db, log: h.log, fub: h.fub, options: { ...TEST_PROCESSING, batchSize: 2 } });
+    expect(await processor.drain()).to.equal(6);
+    const { rows } = await sql<{ person_id: number; txs: number }>`
+      SELECT person_id::int, count(DISTINCT xmin::text)::int AS txs FROM stage_evidence
+      WHERE event_id IS NOT NULL GROUP BY person_id ORDER BY person_id`.execute(h.tdb.db);
+    expect(rows).to.deep.equal([
+      { person_id: 1, txs: 2 },
+      { person_id: 2, txs: 1 },
+      { person_id: 3, txs: 1 },
+    ]);
+    const moved = await h.tdb.db.selectFrom('stage_changes').select('person_id').where('kind', '=', 'move').where('stage_to', '=', 'ACQ - Offers Made').execute();
+    expect(moved).to.have.length(3);
+  });
+
   it('outside a burst, records the named move without waiting for the read', async () => {
     const ids = await moveDelivered();
     h.sim.latencyMs = 300;

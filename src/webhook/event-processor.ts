@@ -89,6 +89,7 @@ export function createEventProcessor(deps: {
   let wakeRequested = false;
   let wakeSleepers: (() => void)[] = [];
   let lastLeaseSweep = 0;
+  let backlog = false;
   const stages = createStageDirectory({ db, fub, log });
   // The earliest eventCreated this process has noted as "watching since" (skips the write after that).
   let watchingFloor = Number.POSITIVE_INFINITY;
@@ -96,8 +97,8 @@ export function createEventProcessor(deps: {
   /**
    * One claimed batch, in three steps: the events that say it all (a named stage, a deletion, nothing
    * to do) are recorded together at once while FUB reads the people of the small events; those are
-   * recorded together once read (in a burst, with the named moves of the same people); big or
-   * retried events then read their own people.
+   * recorded together once read (in a burst or its backlog, with the named moves of the same
+   * people); big or retried events then read their own people.
    */
   async function processBatch(): Promise<number> {
     if (Date.now() - lastLeaseSweep >= options.sweepIntervalMs) {
@@ -113,8 +114,12 @@ export function createEventProcessor(deps: {
     // batch (one transaction costs about the same for 200 people as for 1,000).
     const gaveWay = await giveWay();
     if (stopping) return 0;
+    // A burst being received, or the backlog one leaves (the last claim came back full).
+    const burst = gaveWay || backlog;
     const claim = `${workerId}/${randomUUID()}`;
-    const rows = await claimDueEvents(db, { claimToken: claim, limit: gaveWay ? batchSize * BURST_BATCH_FACTOR : batchSize, leaseSeconds: options.leaseSeconds });
+    const limit = burst ? batchSize * BURST_BATCH_FACTOR : batchSize;
+    const rows = await claimDueEvents(db, { claimToken: claim, limit, leaseSeconds: options.leaseSeconds });
+    backlog = rows.length === limit;
     if (rows.length === 0) return 0;
     const stopLease = keepLeaseAlive(db, claim, options.leaseSeconds, log);
     let shared: PeopleFetch | undefined;
@@ -126,10 +131,11 @@ export function createEventProcessor(deps: {
       shared = fetchPeopleInChunks(fub, sharing.flatMap((p) => p.plan.personIds), { ahead: SHARED_READS_AHEAD, stopped: () => stopping });
       await noteWatching(plans);
       const given = await workOfGiven(plans.filter((p) => !fetching(p)));
-      // In a burst, a named move of someone this batch also reads (FUB sends peopleStageUpdated and
-      // peopleUpdated for each move) is recorded with the read, once it is in: one rebuild of that
-      // person instead of two. Otherwise it is recorded at once, without waiting for FUB.
-      const readPeople = gaveWay ? new Set(sharing.flatMap((p) => p.plan.personIds)) : new Set<number>();
+      // In a burst or its backlog, a named move of someone this batch also reads (FUB sends
+      // peopleStageUpdated and peopleUpdated for each move) is recorded with the read, once it is in:
+      // one rebuild of that person instead of two. Otherwise it is recorded at once, without waiting
+      // for FUB (its lag is what counts then).
+      const readPeople = burst ? new Set(sharing.flatMap((p) => p.plan.personIds)) : new Set<number>();
       const withReads = new Set(given.filter((w) => w.planned.plan.kind === 'stage-given' && w.reports.every((r) => readPeople.has(r.personId))));
       await record(given.filter((w) => !withReads.has(w)), claim);
       // Reads never throw (a failed read is that person's); what does is the database, and then the
