@@ -39,6 +39,18 @@ describe('array literals for batch statements', () => {
     await same([new Date('2026-11-28T01:02:03.456Z'), new Date('1999-12-31T23:59:59.999Z'), null, new Date(0)], 'timestamptz[]');
   });
 
+  it('writes times past year 9999 and before year 1 as PostgreSQL reads them, and an invalid one as data it refuses', async () => {
+    const far = [new Date('+010000-01-01T00:30:00.000Z'), new Date('0000-06-01T00:00:00.000Z'), new Date('-000001-12-31T23:59:59.999Z'), new Date('9999-12-31T23:59:59.999Z'), new Date('0001-01-01T00:00:00.000Z')];
+    const { rows } = await sql<{ back: string[] }>`SELECT (${arrayLiteral(far)}::timestamptz[])::text[] AS back`.execute(tdb.db);
+    const { rows: driver } = await sql<{ back: string[] }>`SELECT (${far}::timestamptz[])::text[] AS back`.execute(tdb.db);
+    expect(rows[0]!.back).to.deep.equal(driver[0]!.back);
+    const refused = await sql`SELECT ${arrayLiteral([new Date(NaN)])}::timestamptz[]`.execute(tdb.db).then(
+      () => 'accepted',
+      (error: { code?: string }) => error.code,
+    );
+    expect(refused, 'a data error, retried event by event').to.equal('22007');
+  });
+
   it('makes an empty array', async () => {
     const { rows } = await sql<{ n: number }>`SELECT cardinality(${arrayLiteral([])}::bigint[]) AS n`.execute(tdb.db);
     expect(rows[0]!.n).to.equal(0);
