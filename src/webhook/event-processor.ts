@@ -131,11 +131,12 @@ export function createEventProcessor(deps: {
       shared = fetchPeopleInChunks(fub, sharing.flatMap((p) => p.plan.personIds), { ahead: SHARED_READS_AHEAD, stopped: () => stopping });
       await noteWatching(plans);
       const given = await workOfGiven(plans.filter((p) => !fetching(p)));
-      // In a burst or its backlog, a named move of someone this batch also reads (FUB sends
-      // peopleStageUpdated and peopleUpdated for each move) is recorded with the read, once it is in:
-      // one rebuild of that person instead of two. Otherwise it is recorded at once, without waiting
-      // for FUB (its lag is what counts then).
-      const readPeople = burst ? new Set(sharing.flatMap((p) => p.plan.personIds)) : new Set<number>();
+      // In a burst, or a batch bigger than one (the backlog a burst left), a named move of someone
+      // this batch also reads (FUB sends peopleStageUpdated and peopleUpdated for each move) is
+      // recorded with the read, once it is in: one rebuild of that person instead of two. Otherwise
+      // it is recorded at once, without waiting for FUB (its lag is what counts then). A full claim
+      // alone does not say a backlog is left: it may have taken the last events there were.
+      const readPeople = gaveWay || rows.length > batchSize ? new Set(sharing.flatMap((p) => p.plan.personIds)) : new Set<number>();
       const withReads = new Set(given.filter((w) => w.planned.plan.kind === 'stage-given' && w.reports.every((r) => readPeople.has(r.personId))));
       await record(given.filter((w) => !withReads.has(w)), claim);
       // Reads never throw (a failed read is that person's); what does is the database, and then the
