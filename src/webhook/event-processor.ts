@@ -143,19 +143,19 @@ export function createEventProcessor(deps: {
       // round fails rather than failing each event in turn: they come back when their leases end.
       let read: EventWork[] | undefined;
       try {
-        read = await readShared(sharing, shared).catch(async (error: unknown) => {
-          if (!(error instanceof HandBack)) throw error;
-          await handBack(sharing, claim);
-          return undefined;
-        });
+        read = await readShared(sharing, shared);
       } catch (error) {
-        // The moves kept for the reads are recorded all the same (the round's error is the one told).
-        await record([...withReads], claim).catch(() => undefined);
-        throw error;
+        if (!(error instanceof HandBack)) {
+          // The moves kept for the reads are recorded all the same (the round's error is the one told).
+          await record([...withReads], claim).catch(() => undefined);
+          throw error;
+        }
       }
-      const readIn = read !== undefined && !stopping;
-      if (read !== undefined && !readIn) await handBack(sharing, claim);
-      await record([...withReads, ...(readIn && read ? read : [])], claim);
+      if (read === undefined || stopping) {
+        await handBack(sharing, claim);
+        read = [];
+      }
+      await record([...withReads, ...read], claim);
       let next = 0;
       const unstarted: PlannedEvent[] = [];
       await Promise.all(
