@@ -150,6 +150,9 @@ export async function writePeopleHistory(trx: Trx, writes: readonly HistoryWrite
   const read = (w: HistoryWrite) => w.state.lastRead;
   // A detail or state part not given keeps what the row holds: a flag per part says which.
   const given = (pick: (w: HistoryWrite) => unknown): string => arrayLiteral(writes.map((w) => pick(w) !== undefined));
+  // Each is sent twice (its rows and their key condition): made once.
+  const revisedIds = v((r) => r.id);
+  const personIds = p((w) => w.personId);
   // Result columns named, not *: see lockPeople.
   const { rows } = await sql<AddedChange>`${sql.raw(`${PREPARED}write_people_history */`)}
     WITH removed AS (
@@ -157,13 +160,13 @@ export async function writePeopleHistory(trx: Trx, writes: readonly HistoryWrite
     ), revised AS (
       UPDATE stage_changes s SET kind = u.kind, stage_from = u.stage_from, stage_from_id = u.stage_from_id,
         stage_to_id = u.stage_to_id, seq = u.seq, source = u.source, event_id = u.event_id, received_at = u.received_at
-      FROM unnest(${v((r) => r.id)}::bigint[], ${v((r) => r.kind)}::text[], ${v((r) => r.stage_from)}::text[],
+      FROM unnest(${revisedIds}::bigint[], ${v((r) => r.kind)}::text[], ${v((r) => r.stage_from)}::text[],
                   ${v((r) => r.stage_from_id)}::bigint[], ${v((r) => r.stage_to_id)}::bigint[], ${v((r) => r.seq)}::smallint[],
                   ${v((r) => r.source)}::text[], ${v((r) => r.event_id)}::text[], ${v((r) => r.received_at)}::timestamptz[])
         AS u(id, kind, stage_from, stage_from_id, stage_to_id, seq, source, event_id, received_at)
       -- The ids again as a key condition, in each UPDATE: the rows are then reached by index, never
       -- by walking the whole table to join it.
-      WHERE s.id = u.id AND s.id = ANY(${v((r) => r.id)}::bigint[])
+      WHERE s.id = u.id AND s.id = ANY(${revisedIds}::bigint[])
     ), person AS (
       UPDATE people p SET
         stage = u.stage, stage_id = u.stage_id, stage_changed_at = u.stage_changed_at,
@@ -179,7 +182,7 @@ export async function writePeopleHistory(trx: Trx, writes: readonly HistoryWrite
         lead_source = CASE WHEN u.has_lead_source THEN u.lead_source ELSE p.lead_source END,
         updated_at = now()
       FROM unnest(
-        ${p((w) => w.personId)}::bigint[], ${p((w) => w.state.stage)}::text[], ${p((w) => w.state.stageId)}::bigint[],
+        ${personIds}::bigint[], ${p((w) => w.state.stage)}::text[], ${p((w) => w.state.stageId)}::bigint[],
         ${p((w) => w.state.stageChangedAt)}::timestamptz[],
         ${given(read)}::boolean[], ${p((w) => read(w)?.stage ?? null)}::text[], ${p((w) => read(w)?.stageId ?? null)}::bigint[],
         ${p((w) => read(w)?.updated ?? null)}::timestamptz[], ${p((w) => read(w)?.readAt ?? null)}::timestamptz[],
@@ -192,7 +195,7 @@ export async function writePeopleHistory(trx: Trx, writes: readonly HistoryWrite
       ) AS u(person_id, stage, stage_id, stage_changed_at, has_read, read_stage, read_stage_id, read_updated, read_at,
              has_deleted, deleted_at, has_first_name, first_name, has_last_name, last_name, has_user_id, assigned_user_id,
              has_user_name, assigned_user_name, has_lead_source, lead_source)
-      WHERE p.person_id = u.person_id AND p.person_id = ANY(${p((w) => w.personId)}::bigint[])
+      WHERE p.person_id = u.person_id AND p.person_id = ANY(${personIds}::bigint[])
     )
     INSERT INTO stage_changes (person_id, first_name, last_name, kind, stage_from, stage_from_id, stage_to, stage_to_id, changed_at, seq,
                                received_at, source, event_id, assigned_user_id, assigned_user_name, lead_source)
